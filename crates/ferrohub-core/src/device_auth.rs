@@ -1,0 +1,168 @@
+//! Device authentication: CONNECT credentials to an authenticated identity, or a refusal
+//! that says exactly why (the gateway maps it to a CONNACK code, the log keeps the reason).
+//!
+//! Rules (`spec/wire.md` §1, hostile group C): the hub is found by the username's host; the
+//! SAS `sr` must cover the identity's resource by whole path segments; without `skn` the
+//! token must be signed by the identity's own primary or secondary key; with `skn` by that
+//! policy's key, and the policy must grant DeviceConnect; `se` must be in the future.
+
+use std::time::Duration;
+
+use ferrohub_protocol::sas::SasToken;
+use ferrohub_protocol::{HubName, Identity};
+use ferrohub_store::{AccessRights, AuthenticationType, DeviceRecord, DeviceStatus};
+
+use crate::hub::Hub;
+
+/// Why a device could not connect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceAuthError {
+    #[error("no hub answers to the host name {0}")]
+    UnknownHub(String),
+    #[error("no password (SAS token) was given and certificate authentication is not configured for this identity")]
+    NoCredentials,
+    #[error("the SAS token is malformed: {0}")]
+    MalformedToken(String),
+    #[error("the SAS token's resource {0} does not cover this identity")]
+    WrongResource(String),
+    #[error("the SAS token expired")]
+    Expired,
+    #[error("the SAS token's signature does not match")]
+    BadSignature,
+    #[error("the SAS token names the policy {0}, which does not exist")]
+    UnknownPolicy(String),
+    #[error("the policy {0} does not grant DeviceConnect")]
+    PolicyLacksDeviceConnect(String),
+    #[error("the identity is not registered")]
+    NotRegistered,
+    #[error("the identity is disabled")]
+    Disabled,
+    #[error("the registry is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How the identity proved itself, as IoT Hub reports in `iothub-connection-auth-method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    DeviceKey,
+    Policy,
+}
+
+/// A successful device authentication.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedDevice {
+    pub hub: HubName,
+    pub identity: Identity,
+    pub generation_id: String,
+    pub method: AuthMethod,
+    /// Time left on the token.
+    pub valid_for: Duration,
+}
+
+impl AuthenticatedDevice {
+    /// The JSON IoT Hub puts in `iothub-connection-auth-method`.
+    pub fn auth_method_json(&self) -> String {
+        let scope = if self.identity.module_id.is_some() { "module" } else { "device" };
+        let scope = match self.method {
+            AuthMethod::DeviceKey => scope,
+            AuthMethod::Policy => "hub",
+        };
+        format!(r#"{{"scope":"{scope}","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}}"#)
+    }
+}
+
+impl Hub {
+    /// Authenticates a CONNECT: `host` from the username, `password` the SAS token text.
+    pub async fn authenticate_device(
+        &self,
+        host: &str,
+        identity: &Identity,
+        password: Option<&[u8]>,
+    ) -> Result<AuthenticatedDevice, DeviceAuthError> {
+        let hub = self
+            .directory()
+            .hub_for_host(host)
+            .ok_or_else(|| DeviceAuthError::UnknownHub(host.to_owned()))?;
+        let text = password.ok_or(DeviceAuthError::NoCredentials)?;
+        let text = std::str::from_utf8(text).map_err(|_| DeviceAuthError::MalformedToken("not UTF-8".into()))?;
+        let token = SasToken::parse(text).map_err(|e| DeviceAuthError::MalformedToken(e.to_string()))?;
+        // The token may name the hub by any of its host names (an alias from `--hostname`).
+        let token_host = token.resource.split('/').next().unwrap_or_default();
+        if self.directory().hub_for_host(token_host).as_ref() != Some(&hub) {
+            return Err(DeviceAuthError::WrongResource(token.resource.clone()));
+        }
+        let target = format!("{}/{}", token_host, identity.resource_path());
+        if !token.covers(&target) {
+            return Err(DeviceAuthError::WrongResource(token.resource.clone()));
+        }
+        let now = self.now().unix_timestamp();
+        let remaining = i64::try_from(token.expiry).unwrap_or(i64::MAX).saturating_sub(now);
+        if remaining <= 0 {
+            return Err(DeviceAuthError::Expired);
+        }
+        let record = self
+            .store()
+            .get_identity(hub.clone(), identity.clone())
+            .await
+            .map_err(|e| DeviceAuthError::Unavailable(e.to_string()))?
+            .ok_or(DeviceAuthError::NotRegistered)?;
+        let method = self.check_signature(&hub, &token, &record)?;
+        self.check_enabled(&hub, &record).await?;
+        Ok(AuthenticatedDevice {
+            hub,
+            identity: identity.clone(),
+            generation_id: record.generation_id,
+            method,
+            valid_for: Duration::from_secs(u64::try_from(remaining).unwrap_or(0)),
+        })
+    }
+
+    fn check_signature(&self, hub: &HubName, token: &SasToken, record: &DeviceRecord) -> Result<AuthMethod, DeviceAuthError> {
+        match &token.key_name {
+            Some(name) => {
+                let policy = self
+                    .directory()
+                    .policy(hub, name)
+                    .ok_or_else(|| DeviceAuthError::UnknownPolicy(name.clone()))?;
+                if !policy.rights.contains(AccessRights::DeviceConnect) {
+                    return Err(DeviceAuthError::PolicyLacksDeviceConnect(name.clone()));
+                }
+                if token.is_signed_by(&policy.primary_key) || token.is_signed_by(&policy.secondary_key) {
+                    Ok(AuthMethod::Policy)
+                } else {
+                    Err(DeviceAuthError::BadSignature)
+                }
+            }
+            None => {
+                let auth = &record.authentication;
+                if auth.kind != AuthenticationType::Sas {
+                    return Err(DeviceAuthError::BadSignature);
+                }
+                let signed = [&auth.primary_key, &auth.secondary_key]
+                    .into_iter()
+                    .flatten()
+                    .any(|k| token.is_signed_by(k));
+                if signed { Ok(AuthMethod::DeviceKey) } else { Err(DeviceAuthError::BadSignature) }
+            }
+        }
+    }
+
+    /// A module of a disabled device is refused too.
+    async fn check_enabled(&self, hub: &HubName, record: &DeviceRecord) -> Result<(), DeviceAuthError> {
+        if record.status == DeviceStatus::Disabled {
+            return Err(DeviceAuthError::Disabled);
+        }
+        if record.module_id.is_some() {
+            let device = self
+                .store()
+                .get_identity(hub.clone(), Identity::device(record.device_id.clone()))
+                .await
+                .map_err(|e| DeviceAuthError::Unavailable(e.to_string()))?
+                .ok_or(DeviceAuthError::NotRegistered)?;
+            if device.status == DeviceStatus::Disabled {
+                return Err(DeviceAuthError::Disabled);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! The hub: the domain behind every transport.
+//!
+//! - [`hub`]: the cheap, cloneable `Hub` handle every task calls.
+//! - [`directory`]: which hub a host name reaches, and each hub's access policies (cached).
+//! - [`device_auth`]: CONNECT credentials to an authenticated identity or a refusal.
+//! - [`service_auth`]: service SAS tokens to a principal with rights.
+//! - [`registry`]: device and module identities (keys, etags, status).
+//! - [`telemetry`]: stamping device messages and appending them to the log.
+//! - [`presence`]: which connection holds which identity; takeover and revocation.
+//! - [`clock`], [`keys`], [`error`].
+//!
+//! Invariant: no MQTT, HTTP, SQL or NATS crate is imported here. Transports translate into
+//! this vocabulary; storage is reached only through `ferrohub-store` / `ferrohub-log` traits.
+
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod device_auth;
+pub mod directory;
+pub mod error;
+pub mod hub;
+pub mod keys;
+pub mod presence;
+pub mod registry;
+pub mod service_auth;
+pub mod telemetry;
+
+pub use error::HubError;
+pub use hub::{Hub, HubConfig};

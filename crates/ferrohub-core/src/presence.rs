@@ -1,0 +1,194 @@
+//! Which connection holds which identity.
+//!
+//! IoT Hub allows one connection per identity: registering a newer connection tells the
+//! older one `TakenOver` (error 400027) and forgets it. Registration is atomic under one
+//! lock, so two CONNECTs racing for the same device always leave exactly one holder.
+//! Revocation (device disabled, deleted or re-keyed) tells every holder `Revoked`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferrohub_protocol::session::HubEvent;
+use ferrohub_protocol::{DeviceId, HubName, Identity};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+/// Events queued for one connection. The session only ever needs a handful (a kick ends it);
+/// on overflow the event is dropped and the sender is dropped too, which the connection reads
+/// as "revoked", so nothing is lost that matters.
+const EVENT_QUEUE: usize = 16;
+
+type Key = (HubName, Identity);
+
+#[derive(Debug)]
+struct Slot {
+    generation: u64,
+    events: mpsc::Sender<HubEvent>,
+}
+
+/// What the registry reports about an identity's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionState {
+    pub connected: bool,
+    pub updated: OffsetDateTime,
+    pub last_activity: Option<OffsetDateTime>,
+}
+
+/// Proof of holding an identity; give it back with `Presence::release`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLease {
+    pub hub: HubName,
+    pub identity: Identity,
+    pub generation: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Presence {
+    slots: Mutex<HashMap<Key, Slot>>,
+    states: Mutex<HashMap<Key, ConnectionState>>,
+    next_generation: AtomicU64,
+}
+
+impl Presence {
+    /// Takes the identity for a new connection, kicking any older holder.
+    pub fn register(&self, hub: &HubName, identity: &Identity, now: OffsetDateTime) -> (ConnectionLease, mpsc::Receiver<HubEvent>) {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let key = (hub.clone(), identity.clone());
+        let old = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.insert(key.clone(), Slot { generation, events: tx })
+        };
+        if let Some(old) = old {
+            let _ = old.events.try_send(HubEvent::TakenOver);
+        }
+        self.set_state(key, true, now);
+        let lease = ConnectionLease {
+            hub: hub.clone(),
+            identity: identity.clone(),
+            generation,
+        };
+        (lease, rx)
+    }
+
+    /// Gives the identity back, unless a newer connection already took it.
+    pub fn release(&self, lease: &ConnectionLease, now: OffsetDateTime) {
+        let key = (lease.hub.clone(), lease.identity.clone());
+        let released = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            match slots.get(&key) {
+                Some(slot) if slot.generation == lease.generation => slots.remove(&key).is_some(),
+                _ => false,
+            }
+        };
+        if released {
+            self.set_state(key, false, now);
+        }
+    }
+
+    /// Ends the connection of `identity`, or with `whole_device`, of the device and all its
+    /// modules.
+    pub fn revoke(&self, hub: &HubName, device: &DeviceId, module: Option<&Identity>, now: OffsetDateTime) {
+        let removed: Vec<(Key, Slot)> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<Key> = slots
+                .keys()
+                .filter(|(h, i)| h == hub && &i.device_id == device && module.is_none_or(|m| m == i))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| slots.remove(&k).map(|s| (k, s)))
+                .collect()
+        };
+        for (key, slot) in removed {
+            let _ = slot.events.try_send(HubEvent::Revoked);
+            self.set_state(key, false, now);
+        }
+    }
+
+    /// Tells every connection the server is stopping.
+    pub fn shutdown_all(&self) {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in slots.values() {
+            let _ = slot.events.try_send(HubEvent::Shutdown);
+        }
+    }
+
+    pub fn note_activity(&self, hub: &HubName, identity: &Identity, now: OffsetDateTime) {
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = states.get_mut(&(hub.clone(), identity.clone())) {
+            s.last_activity = Some(now);
+        }
+    }
+
+    pub fn state(&self, hub: &HubName, identity: &Identity) -> Option<ConnectionState> {
+        let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        states.get(&(hub.clone(), identity.clone())).copied()
+    }
+
+    /// Connected devices (modules not counted), as `GET /statistics/service` reports.
+    pub fn connected_devices(&self, hub: &HubName) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .keys()
+            .filter(|(h, i)| h == hub && i.module_id.is_none())
+            .count()
+    }
+
+    /// Forgets the recorded state of a deleted identity.
+    pub fn forget(&self, hub: &HubName, device: &DeviceId) {
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        states.retain(|(h, i), _| !(h == hub && &i.device_id == device));
+    }
+
+    fn set_state(&self, key: Key, connected: bool, now: OffsetDateTime) {
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = states.entry(key).or_insert(ConnectionState {
+            connected,
+            updated: now,
+            last_activity: None,
+        });
+        entry.connected = connected;
+        entry.updated = now;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (HubName, Identity) {
+        (HubName::new("h").unwrap(), Identity::from_client_id("d").unwrap())
+    }
+
+    #[test]
+    fn a_newer_connection_takes_the_identity_over() {
+        let p = Presence::default();
+        let (hub, id) = ids();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let (old, mut old_rx) = p.register(&hub, &id, now);
+        let (new, _new_rx) = p.register(&hub, &id, now);
+        assert_eq!(old_rx.try_recv().ok(), Some(HubEvent::TakenOver));
+        // The old connection's release must not evict the new holder.
+        p.release(&old, now);
+        assert_eq!(p.connected_devices(&hub), 1);
+        p.release(&new, now);
+        assert_eq!(p.connected_devices(&hub), 0);
+    }
+
+    #[test]
+    fn revoking_a_device_ends_its_modules_too() {
+        let p = Presence::default();
+        let (hub, id) = ids();
+        let module = Identity::from_client_id("d/m").unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let (_a, mut rx_a) = p.register(&hub, &id, now);
+        let (_b, mut rx_b) = p.register(&hub, &module, now);
+        p.revoke(&hub, &id.device_id, None, now);
+        assert_eq!(rx_a.try_recv().ok(), Some(HubEvent::Revoked));
+        assert_eq!(rx_b.try_recv().ok(), Some(HubEvent::Revoked));
+        assert!(!p.state(&hub, &id).unwrap().connected);
+    }
+}

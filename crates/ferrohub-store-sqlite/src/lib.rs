@@ -1,0 +1,16 @@
+//! The embedded default storage backend: everything in one SQLite file.
+//!
+//! It needs no separate server, which suits a self-hosted hub; the traits in `ferrohub-store`
+//! leave room for a networked backend when one process is not enough.
+
+mod catalog;
+mod connection;
+mod errors;
+mod keys;
+mod migrations;
+mod registry;
+mod sessions;
+mod store;
+
+pub use migrations::SCHEMA_VERSION;
+pub use store::SqliteStore;

@@ -1,0 +1,53 @@
+//! A behavioural test suite every storage backend runs against itself, so the server can rely
+//! on the same semantics whichever backend is configured.
+//!
+//! Each check uses its own hub names, so checks can run in any order against one store. A
+//! failing check panics with a message saying which promise was broken: this is test code.
+//! The concurrency check spawns tokio tasks, so run the suite on a multi-thread runtime.
+
+mod catalog;
+mod etag;
+mod fixtures;
+mod registry;
+mod sessions;
+
+use std::sync::Arc;
+
+use crate::traits::Store;
+
+pub use catalog::{
+    a_policy_for_an_unknown_hub_is_not_found, hostnames_are_unique_across_hubs,
+    hubs_and_policies_round_trip,
+};
+pub use etag::{
+    concurrent_updates_with_the_same_etag_have_exactly_one_winner, delete_respects_the_etag,
+    update_respects_the_etag,
+};
+pub use fixtures::{device_record, hub_name, module_record};
+pub use registry::{
+    counts_split_devices_by_status, create_get_update_delete_round_trip,
+    creating_an_existing_identity_conflicts, deleting_a_device_removes_its_modules_and_sessions,
+    devices_are_listed_in_id_order_and_page_after_a_cursor, missing_identities_are_not_found,
+    modules_require_their_device, two_hubs_keep_separate_registries,
+};
+pub use sessions::sessions_upsert_and_delete;
+
+/// Runs every check in this module.
+pub async fn run_all(store: Arc<dyn Store>) {
+    let store = &*store;
+    create_get_update_delete_round_trip(store).await;
+    creating_an_existing_identity_conflicts(store).await;
+    missing_identities_are_not_found(store).await;
+    modules_require_their_device(store).await;
+    deleting_a_device_removes_its_modules_and_sessions(store).await;
+    devices_are_listed_in_id_order_and_page_after_a_cursor(store).await;
+    counts_split_devices_by_status(store).await;
+    two_hubs_keep_separate_registries(store).await;
+    update_respects_the_etag(store).await;
+    delete_respects_the_etag(store).await;
+    concurrent_updates_with_the_same_etag_have_exactly_one_winner(store).await;
+    sessions_upsert_and_delete(store).await;
+    hubs_and_policies_round_trip(store).await;
+    hostnames_are_unique_across_hubs(store).await;
+    a_policy_for_an_unknown_hub_is_not_found(store).await;
+}

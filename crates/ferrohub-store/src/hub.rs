@@ -1,0 +1,26 @@
+//! Records describing a hosted hub (tenant) and its shared access policies.
+
+use ferrohub_protocol::ids::HubName;
+use serde::{Deserialize, Serialize};
+
+use crate::rights::Rights;
+
+/// One hosted hub; its host name routes incoming connections to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubRecord {
+    pub name: HubName,
+    pub hostname: String,
+    /// RFC 3339.
+    pub created_time: String,
+}
+
+/// A hub-level shared access policy (`iothubowner`, `service`, ...), keyed by (hub, name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedAccessPolicy {
+    pub hub: HubName,
+    /// The policy's `keyName`.
+    pub name: String,
+    pub primary_key: String,
+    pub secondary_key: String,
+    pub rights: Rights,
+}

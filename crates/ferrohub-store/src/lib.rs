@@ -1,0 +1,29 @@
+//! Storage for ferrohub: the records a hub persists and the traits a backend implements.
+//!
+//! The server only ever talks to `dyn Store`, so the embedded SQLite backend can be swapped
+//! for another (e.g. PostgreSQL) without touching protocol or API code. The `conformance`
+//! feature exposes a behavioural test suite that every backend runs against itself.
+
+mod error;
+mod hub;
+mod identity;
+mod precondition;
+mod rights;
+mod session;
+mod traits;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::StoreError;
+pub use hub::{HubRecord, SharedAccessPolicy};
+pub use identity::{
+    AuthenticationType, DeviceAuthentication, DeviceCounts, DeviceRecord, DeviceStatus,
+};
+pub use precondition::Precondition;
+pub use rights::{AccessRights, Rights, UnknownRight};
+pub use session::PersistentSession;
+pub use traits::{HubCatalog, Registry, Sessions, Store, StoreFuture};
+
+// Re-exported so backends and callers name the same id types as the traits.
+pub use ferrohub_protocol::ids::{DeviceId, HubName, Identity, ModuleId};
