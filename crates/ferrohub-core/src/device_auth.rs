@@ -19,7 +19,9 @@ use crate::hub::Hub;
 pub enum DeviceAuthError {
     #[error("no hub answers to the host name {0}")]
     UnknownHub(String),
-    #[error("no password (SAS token) was given and certificate authentication is not configured for this identity")]
+    #[error(
+        "no password (SAS token) was given and certificate authentication is not configured for this identity"
+    )]
     NoCredentials,
     #[error("the SAS token is malformed: {0}")]
     MalformedToken(String),
@@ -62,12 +64,18 @@ pub struct AuthenticatedDevice {
 impl AuthenticatedDevice {
     /// The JSON IoT Hub puts in `iothub-connection-auth-method`.
     pub fn auth_method_json(&self) -> String {
-        let scope = if self.identity.module_id.is_some() { "module" } else { "device" };
+        let scope = if self.identity.module_id.is_some() {
+            "module"
+        } else {
+            "device"
+        };
         let scope = match self.method {
             AuthMethod::DeviceKey => scope,
             AuthMethod::Policy => "hub",
         };
-        format!(r#"{{"scope":"{scope}","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}}"#)
+        format!(
+            r#"{{"scope":"{scope}","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}}"#
+        )
     }
 }
 
@@ -84,8 +92,10 @@ impl Hub {
             .hub_for_host(host)
             .ok_or_else(|| DeviceAuthError::UnknownHub(host.to_owned()))?;
         let text = password.ok_or(DeviceAuthError::NoCredentials)?;
-        let text = std::str::from_utf8(text).map_err(|_| DeviceAuthError::MalformedToken("not UTF-8".into()))?;
-        let token = SasToken::parse(text).map_err(|e| DeviceAuthError::MalformedToken(e.to_string()))?;
+        let text = std::str::from_utf8(text)
+            .map_err(|_| DeviceAuthError::MalformedToken("not UTF-8".into()))?;
+        let token =
+            SasToken::parse(text).map_err(|e| DeviceAuthError::MalformedToken(e.to_string()))?;
         // The token may name the hub by any of its host names (an alias from `--hostname`).
         let token_host = token.resource.split('/').next().unwrap_or_default();
         if self.directory().hub_for_host(token_host).as_ref() != Some(&hub) {
@@ -96,7 +106,9 @@ impl Hub {
             return Err(DeviceAuthError::WrongResource(token.resource.clone()));
         }
         let now = self.now().unix_timestamp();
-        let remaining = i64::try_from(token.expiry).unwrap_or(i64::MAX).saturating_sub(now);
+        let remaining = i64::try_from(token.expiry)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(now);
         if remaining <= 0 {
             return Err(DeviceAuthError::Expired);
         }
@@ -117,7 +129,12 @@ impl Hub {
         })
     }
 
-    fn check_signature(&self, hub: &HubName, token: &SasToken, record: &DeviceRecord) -> Result<AuthMethod, DeviceAuthError> {
+    fn check_signature(
+        &self,
+        hub: &HubName,
+        token: &SasToken,
+        record: &DeviceRecord,
+    ) -> Result<AuthMethod, DeviceAuthError> {
         match &token.key_name {
             Some(name) => {
                 let policy = self
@@ -127,7 +144,9 @@ impl Hub {
                 if !policy.rights.contains(AccessRights::DeviceConnect) {
                     return Err(DeviceAuthError::PolicyLacksDeviceConnect(name.clone()));
                 }
-                if token.is_signed_by(&policy.primary_key) || token.is_signed_by(&policy.secondary_key) {
+                if token.is_signed_by(&policy.primary_key)
+                    || token.is_signed_by(&policy.secondary_key)
+                {
                     Ok(AuthMethod::Policy)
                 } else {
                     Err(DeviceAuthError::BadSignature)
@@ -142,13 +161,21 @@ impl Hub {
                     .into_iter()
                     .flatten()
                     .any(|k| token.is_signed_by(k));
-                if signed { Ok(AuthMethod::DeviceKey) } else { Err(DeviceAuthError::BadSignature) }
+                if signed {
+                    Ok(AuthMethod::DeviceKey)
+                } else {
+                    Err(DeviceAuthError::BadSignature)
+                }
             }
         }
     }
 
     /// A module of a disabled device is refused too.
-    async fn check_enabled(&self, hub: &HubName, record: &DeviceRecord) -> Result<(), DeviceAuthError> {
+    async fn check_enabled(
+        &self,
+        hub: &HubName,
+        record: &DeviceRecord,
+    ) -> Result<(), DeviceAuthError> {
         if record.status == DeviceStatus::Disabled {
             return Err(DeviceAuthError::Disabled);
         }

@@ -24,7 +24,12 @@ pub struct Directory {
 
 impl Directory {
     /// Replaces the cache. `aliases` are extra host names (from `--hostname`) for a hub.
-    pub fn replace(&self, hubs: Vec<HubRecord>, policies: Vec<SharedAccessPolicy>, aliases: &[(String, HubName)]) {
+    pub fn replace(
+        &self,
+        hubs: Vec<HubRecord>,
+        policies: Vec<SharedAccessPolicy>,
+        aliases: &[(String, HubName)],
+    ) {
         let mut by_host = HashMap::new();
         for (host, hub) in aliases {
             by_host.insert(host.to_ascii_lowercase(), hub.clone());
@@ -57,12 +62,21 @@ impl Directory {
     }
 
     pub fn hubs(&self) -> Vec<HubRecord> {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).hubs.clone()
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .hubs
+            .clone()
     }
 
     pub fn policy(&self, hub: &HubName, name: &str) -> Option<SharedAccessPolicy> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state.policies.get(hub)?.iter().find(|p| p.name == name).cloned()
+        state
+            .policies
+            .get(hub)?
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
     }
 
     pub fn policies(&self, hub: &HubName) -> Vec<SharedAccessPolicy> {
@@ -74,7 +88,9 @@ impl Directory {
 /// `host:443` → `host`; `[::1]:443` → `[::1]`; a bare IPv6 literal is left alone.
 pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once("]:").map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once("]:")
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     match host.rsplit_once(':') {
         Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,

@@ -10,7 +10,9 @@ use ferrohub_log::TelemetryLog;
 use ferrohub_protocol::session::AuthAccepted;
 use ferrohub_protocol::topic::Subscription;
 use ferrohub_protocol::{HubName, Identity};
-use ferrohub_store::{AccessRights, HubRecord, PersistentSession, Rights, SharedAccessPolicy, Store, StoreError};
+use ferrohub_store::{
+    AccessRights, HubRecord, PersistentSession, Rights, SharedAccessPolicy, Store, StoreError,
+};
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, format_time};
@@ -61,11 +63,19 @@ const DEFAULT_POLICIES: &[(&str, &[AccessRights])] = &[
     ("service", &[AccessRights::ServiceConnect]),
     ("device", &[AccessRights::DeviceConnect]),
     ("registryRead", &[AccessRights::RegistryRead]),
-    ("registryReadWrite", &[AccessRights::RegistryRead, AccessRights::RegistryWrite]),
+    (
+        "registryReadWrite",
+        &[AccessRights::RegistryRead, AccessRights::RegistryWrite],
+    ),
 ];
 
 impl Hub {
-    pub async fn open(store: Arc<dyn Store>, open_log: LogOpener, clock: Arc<dyn Clock>, config: HubConfig) -> Result<Self, HubError> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        open_log: LogOpener,
+        clock: Arc<dyn Clock>,
+        config: HubConfig,
+    ) -> Result<Self, HubError> {
         let hub = Self {
             inner: Arc::new(Inner {
                 config,
@@ -99,15 +109,25 @@ impl Hub {
             hostname: hostname.to_ascii_lowercase(),
             created_time: format_time(self.now()),
         };
-        if self.directory().hub_for_host(hostname).is_some() {
+        // An alias of this very hub (the default hub's `--hostname`s) is not a conflict.
+        if self
+            .directory()
+            .hub_for_host(hostname)
+            .is_some_and(|owner| &owner != name)
+        {
             return Err(HubError::HubAlreadyExists(hostname.to_owned()));
         }
-        self.store().put_hub(record.clone()).await.map_err(|e| match e {
-            StoreError::Conflict => HubError::HubAlreadyExists(name.to_string()),
-            other => other.into(),
-        })?;
+        self.store()
+            .put_hub(record.clone())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => HubError::HubAlreadyExists(name.to_string()),
+                other => other.into(),
+            })?;
         for (policy, rights) in DEFAULT_POLICIES {
-            let rights = rights.iter().fold(Rights::empty(), |r, right| r.with(*right));
+            let rights = rights
+                .iter()
+                .fold(Rights::empty(), |r, right| r.with(*right));
             self.store()
                 .put_policy(SharedAccessPolicy {
                     hub: name.clone(),
@@ -181,11 +201,19 @@ impl Hub {
 
     /// Starts a connection's session: with CleanSession=0 the stored subscriptions come back;
     /// with CleanSession=1 the stored session is dropped (by the session's own request).
-    pub async fn resume_session(&self, hub: &HubName, identity: &Identity, clean_session: bool, valid_for: std::time::Duration) -> Result<AuthAccepted, HubError> {
+    pub async fn resume_session(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+        clean_session: bool,
+        valid_for: std::time::Duration,
+    ) -> Result<AuthAccepted, HubError> {
         let stored = if clean_session {
             None
         } else {
-            self.store().get_session(hub.clone(), identity.clone()).await?
+            self.store()
+                .get_session(hub.clone(), identity.clone())
+                .await?
         };
         let subscriptions = stored
             .as_ref()
@@ -204,7 +232,12 @@ impl Hub {
     }
 
     /// Persists a CleanSession=0 session's subscriptions.
-    pub async fn save_session(&self, hub: &HubName, identity: &Identity, subscriptions: &[Subscription]) -> Result<(), HubError> {
+    pub async fn save_session(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+        subscriptions: &[Subscription],
+    ) -> Result<(), HubError> {
         let session = PersistentSession {
             hub: hub.clone(),
             identity: identity.clone(),
@@ -215,7 +248,9 @@ impl Hub {
     }
 
     pub async fn drop_session(&self, hub: &HubName, identity: &Identity) -> Result<(), HubError> {
-        self.store().delete_session(hub.clone(), identity.clone()).await?;
+        self.store()
+            .delete_session(hub.clone(), identity.clone())
+            .await?;
         Ok(())
     }
 }

@@ -52,13 +52,24 @@ pub struct Presence {
 
 impl Presence {
     /// Takes the identity for a new connection, kicking any older holder.
-    pub fn register(&self, hub: &HubName, identity: &Identity, now: OffsetDateTime) -> (ConnectionLease, mpsc::Receiver<HubEvent>) {
+    pub fn register(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+        now: OffsetDateTime,
+    ) -> (ConnectionLease, mpsc::Receiver<HubEvent>) {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let key = (hub.clone(), identity.clone());
         let old = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.insert(key.clone(), Slot { generation, events: tx })
+            slots.insert(
+                key.clone(),
+                Slot {
+                    generation,
+                    events: tx,
+                },
+            )
         };
         if let Some(old) = old {
             let _ = old.events.try_send(HubEvent::TakenOver);
@@ -89,12 +100,20 @@ impl Presence {
 
     /// Ends the connection of `identity`, or with `whole_device`, of the device and all its
     /// modules.
-    pub fn revoke(&self, hub: &HubName, device: &DeviceId, module: Option<&Identity>, now: OffsetDateTime) {
+    pub fn revoke(
+        &self,
+        hub: &HubName,
+        device: &DeviceId,
+        module: Option<&Identity>,
+        now: OffsetDateTime,
+    ) {
         let removed: Vec<(Key, Slot)> = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let keys: Vec<Key> = slots
                 .keys()
-                .filter(|(h, i)| h == hub && &i.device_id == device && module.is_none_or(|m| m == i))
+                .filter(|(h, i)| {
+                    h == hub && &i.device_id == device && module.is_none_or(|m| m == i)
+                })
                 .cloned()
                 .collect();
             keys.into_iter()
@@ -160,7 +179,10 @@ mod tests {
     use super::*;
 
     fn ids() -> (HubName, Identity) {
-        (HubName::new("h").unwrap(), Identity::from_client_id("d").unwrap())
+        (
+            HubName::new("h").unwrap(),
+            Identity::from_client_id("d").unwrap(),
+        )
     }
 
     #[test]

@@ -6,7 +6,8 @@
 
 use ferrohub_protocol::{DeviceId, HubName, Identity};
 use ferrohub_store::{
-    AuthenticationType, DeviceAuthentication, DeviceCounts, DeviceRecord, DeviceStatus, Precondition, StoreError,
+    AuthenticationType, DeviceAuthentication, DeviceCounts, DeviceRecord, DeviceStatus,
+    Precondition, StoreError,
 };
 
 use crate::clock::format_time;
@@ -102,7 +103,11 @@ impl Hub {
                     etag: new_etag(),
                     status: spec.status,
                     status_reason: spec.status_reason,
-                    status_updated_time: if status_changed { now.clone() } else { old.status_updated_time.clone() },
+                    status_updated_time: if status_changed {
+                        now.clone()
+                    } else {
+                        old.status_updated_time.clone()
+                    },
                     authentication,
                     iot_edge: spec.iot_edge,
                     device_scope: spec.device_scope.or(old.device_scope.clone()),
@@ -119,14 +124,19 @@ impl Hub {
                 if updated.status == DeviceStatus::Disabled || keys_changed {
                     // Hostile cases C7/C10: a disabled or re-keyed identity loses its session.
                     let module = identity.module_id.as_ref().map(|_| identity);
-                    self.presence().revoke(hub, &identity.device_id, module, self.now());
+                    self.presence()
+                        .revoke(hub, &identity.device_id, module, self.now());
                 }
                 Ok((updated, PutOutcome::Updated))
             }
         }
     }
 
-    pub async fn get_identity(&self, hub: &HubName, identity: &Identity) -> Result<DeviceRecord, HubError> {
+    pub async fn get_identity(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+    ) -> Result<DeviceRecord, HubError> {
         self.store()
             .get_identity(hub.clone(), identity.clone())
             .await?
@@ -134,28 +144,47 @@ impl Hub {
     }
 
     /// Deletes an identity (a device with all its modules) and ends its connections.
-    pub async fn delete_identity(&self, hub: &HubName, identity: &Identity, precondition: Precondition) -> Result<DeviceRecord, HubError> {
+    pub async fn delete_identity(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+        precondition: Precondition,
+    ) -> Result<DeviceRecord, HubError> {
         let deleted = self
             .store()
             .delete_identity(hub.clone(), identity.clone(), precondition)
             .await
             .map_err(|e| map_missing(e, identity, false))?;
         let module = identity.module_id.as_ref().map(|_| identity);
-        self.presence().revoke(hub, &identity.device_id, module, self.now());
+        self.presence()
+            .revoke(hub, &identity.device_id, module, self.now());
         if module.is_none() {
             self.presence().forget(hub, &identity.device_id);
         }
         Ok(deleted)
     }
 
-    pub async fn list_devices(&self, hub: &HubName, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, HubError> {
+    pub async fn list_devices(
+        &self,
+        hub: &HubName,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, HubError> {
         Ok(self.store().list_devices(hub.clone(), after, limit).await?)
     }
 
-    pub async fn list_modules(&self, hub: &HubName, device: &DeviceId) -> Result<Vec<DeviceRecord>, HubError> {
+    pub async fn list_modules(
+        &self,
+        hub: &HubName,
+        device: &DeviceId,
+    ) -> Result<Vec<DeviceRecord>, HubError> {
         // Listing modules of a missing device is a 404 in IoT Hub.
-        self.get_identity(hub, &Identity::device(device.clone())).await?;
-        Ok(self.store().list_modules(hub.clone(), device.clone()).await?)
+        self.get_identity(hub, &Identity::device(device.clone()))
+            .await?;
+        Ok(self
+            .store()
+            .list_modules(hub.clone(), device.clone())
+            .await?)
     }
 
     pub async fn device_counts(&self, hub: &HubName) -> Result<DeviceCounts, HubError> {
@@ -176,10 +205,16 @@ fn not_found(identity: &Identity) -> HubError {
 
 fn map_missing(e: StoreError, identity: &Identity, creating: bool) -> HubError {
     match (e, &identity.module_id) {
-        (StoreError::Conflict, Some(m)) => HubError::ModuleAlreadyExists(identity.device_id.to_string(), m.to_string()),
-        (StoreError::Conflict, None) => HubError::DeviceAlreadyExists(identity.device_id.to_string()),
+        (StoreError::Conflict, Some(m)) => {
+            HubError::ModuleAlreadyExists(identity.device_id.to_string(), m.to_string())
+        }
+        (StoreError::Conflict, None) => {
+            HubError::DeviceAlreadyExists(identity.device_id.to_string())
+        }
         // Creating a module of a missing device: the device is what is missing.
-        (StoreError::NotFound, Some(_)) if creating => HubError::DeviceNotFound(identity.device_id.to_string()),
+        (StoreError::NotFound, Some(_)) if creating => {
+            HubError::DeviceNotFound(identity.device_id.to_string())
+        }
         (StoreError::NotFound, _) => not_found(identity),
         (other, _) => other.into(),
     }
@@ -187,7 +222,9 @@ fn map_missing(e: StoreError, identity: &Identity, creating: bool) -> HubError {
 
 /// Generates missing keys and checks given ones. Empty strings count as missing, because
 /// both service SDKs send `""` when the caller gave no key.
-fn normalise_authentication(mut auth: DeviceAuthentication) -> Result<DeviceAuthentication, HubError> {
+fn normalise_authentication(
+    mut auth: DeviceAuthentication,
+) -> Result<DeviceAuthentication, HubError> {
     let blank = |k: &Option<String>| k.as_deref().is_none_or(str::is_empty);
     if auth.kind == AuthenticationType::Sas {
         for key in [&mut auth.primary_key, &mut auth.secondary_key] {

@@ -24,8 +24,13 @@ impl ServicePrincipal {
     pub fn require(&self, right: AccessRights) -> Result<(), ServiceAuthError> {
         // RegistryWrite implies RegistryRead, as in IoT Hub.
         let ok = self.rights.contains(right)
-            || (right == AccessRights::RegistryRead && self.rights.contains(AccessRights::RegistryWrite));
-        if ok { Ok(()) } else { Err(ServiceAuthError::MissingRight(right)) }
+            || (right == AccessRights::RegistryRead
+                && self.rights.contains(AccessRights::RegistryWrite));
+        if ok {
+            Ok(())
+        } else {
+            Err(ServiceAuthError::MissingRight(right))
+        }
     }
 }
 
@@ -50,9 +55,13 @@ pub enum ServiceAuthError {
 }
 
 impl Hub {
-    pub fn authenticate_service(&self, authorization: Option<&str>) -> Result<ServicePrincipal, ServiceAuthError> {
+    pub fn authenticate_service(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<ServicePrincipal, ServiceAuthError> {
         let text = authorization.ok_or(ServiceAuthError::Missing)?;
-        let token = SasToken::parse(text).map_err(|e| ServiceAuthError::Malformed(e.to_string()))?;
+        let token =
+            SasToken::parse(text).map_err(|e| ServiceAuthError::Malformed(e.to_string()))?;
         let host = strip_port(token.resource.split('/').next().unwrap_or_default());
         let hub = self
             .directory()

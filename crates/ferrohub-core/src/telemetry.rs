@@ -20,12 +20,23 @@ impl Hub {
         &self,
         device: &AuthenticatedDevice,
         message: TelemetryMessage,
-    ) -> Result<impl Future<Output = Result<AppendReceipt, HubError>> + Send + 'static, HubError> {
+    ) -> Result<impl Future<Output = Result<AppendReceipt, HubError>> + Send + 'static, HubError>
+    {
         let size = message.body.len()
-            + message.properties.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-            + message.system_properties.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            + message
+                .properties
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + message
+                .system_properties
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
         if size > MAX_MESSAGE_SIZE {
-            return Err(HubError::MessageTooLarge { limit: MAX_MESSAGE_SIZE });
+            return Err(HubError::MessageTooLarge {
+                limit: MAX_MESSAGE_SIZE,
+            });
         }
         let log = self.log_for(&device.hub)?;
         let partition = log.partition_for(device.identity.device_id.as_str());
@@ -39,14 +50,24 @@ impl Hub {
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
         // Invariant 6: identity comes from authentication, never from the packet.
-        system_properties.push(("iothub-connection-device-id".into(), device.identity.device_id.to_string()));
+        system_properties.push((
+            "iothub-connection-device-id".into(),
+            device.identity.device_id.to_string(),
+        ));
         if let Some(m) = &device.identity.module_id {
             system_properties.push(("iothub-connection-module-id".into(), m.to_string()));
         }
-        system_properties.push(("iothub-connection-auth-method".into(), device.auth_method_json()));
-        system_properties.push(("iothub-connection-auth-generation-id".into(), device.generation_id.clone()));
+        system_properties.push((
+            "iothub-connection-auth-method".into(),
+            device.auth_method_json(),
+        ));
+        system_properties.push((
+            "iothub-connection-auth-generation-id".into(),
+            device.generation_id.clone(),
+        ));
         system_properties.push(("iothub-message-source".into(), "Telemetry".into()));
-        self.presence().note_activity(&device.hub, &device.identity, self.now());
+        self.presence()
+            .note_activity(&device.hub, &device.identity, self.now());
         let event = EventData {
             body: message.body,
             properties,

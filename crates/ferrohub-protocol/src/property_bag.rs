@@ -43,7 +43,9 @@ pub fn decode(bag: &str) -> Result<Vec<Property>, PropertyBagError> {
             return Err(PropertyBagError::EmptyKey);
         }
         let value = match v {
-            Some(v) => Some(decode_component(v).ok_or_else(|| PropertyBagError::BadEncoding(v.to_owned()))?),
+            Some(v) => Some(
+                decode_component(v).ok_or_else(|| PropertyBagError::BadEncoding(v.to_owned()))?,
+            ),
             None => None,
         };
         out.push(Property { key, value });
@@ -93,20 +95,35 @@ mod tests {
 
     #[test]
     fn plus_is_not_a_space_and_bare_keys_have_no_value() {
-        assert_eq!(decode("a=1+2&flag").unwrap(), vec![pair("a", Some("1+2")), pair("flag", None)]);
+        assert_eq!(
+            decode("a=1+2&flag").unwrap(),
+            vec![pair("a", Some("1+2")), pair("flag", None)]
+        );
     }
 
     #[test]
     fn trailing_slash_of_node_output_events_is_ignored() {
-        assert_eq!(decode("%24.on=out1/").unwrap(), vec![pair("$.on", Some("out1"))]);
+        assert_eq!(
+            decode("%24.on=out1/").unwrap(),
+            vec![pair("$.on", Some("out1"))]
+        );
     }
 
     #[test]
     fn malformed_and_oversized_bags_are_refused() {
-        assert!(matches!(decode("a=%zz"), Err(PropertyBagError::BadEncoding(_))));
-        assert!(matches!(decode("a=%c3%28"), Err(PropertyBagError::BadEncoding(_))));
+        assert!(matches!(
+            decode("a=%zz"),
+            Err(PropertyBagError::BadEncoding(_))
+        ));
+        assert!(matches!(
+            decode("a=%c3%28"),
+            Err(PropertyBagError::BadEncoding(_))
+        ));
         let many: Vec<String> = (0..=MAX_PROPERTIES).map(|i| format!("k{i}=v")).collect();
-        assert_eq!(decode(&many.join("&")), Err(PropertyBagError::TooManyProperties));
+        assert_eq!(
+            decode(&many.join("&")),
+            Err(PropertyBagError::TooManyProperties)
+        );
         assert_eq!(decode("=v"), Err(PropertyBagError::EmptyKey));
     }
 

@@ -162,7 +162,12 @@ pub fn encode_component(raw: &str) -> String {
 
 /// Builds a token for `resource` (unencoded, e.g. `host/devices/dev1`) that expires at
 /// `expiry` (Unix seconds), signed with `base64_key`. `None` when the key is not base64.
-pub fn sign(resource: &str, base64_key: &str, expiry: u64, key_name: Option<&str>) -> Option<String> {
+pub fn sign(
+    resource: &str,
+    base64_key: &str,
+    expiry: u64,
+    key_name: Option<&str>,
+) -> Option<String> {
     let key = BASE64.decode(base64_key.as_bytes()).ok()?;
     let sr = encode_component(resource);
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
@@ -210,7 +215,9 @@ mod tests {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &BASE64.decode(KEY).unwrap());
         let tag = ring::hmac::sign(&key, b"scope/registrations/reg1\n99");
         let sig = encode_component(&BASE64.encode(tag.as_ref()));
-        let text = format!("SharedAccessSignature sr=scope/registrations/reg1&sig={sig}&skn=registration&se=99");
+        let text = format!(
+            "SharedAccessSignature sr=scope/registrations/reg1&sig={sig}&skn=registration&se=99"
+        );
         let p = SasToken::parse(&text).unwrap();
         assert!(p.is_signed_by(KEY));
         assert_eq!(p.resource, "scope/registrations/reg1");
@@ -218,7 +225,10 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused_with_the_reason() {
-        assert_eq!(SasToken::parse("sr=a&sig=b&se=1"), Err(SasParseError::MissingPrefix));
+        assert_eq!(
+            SasToken::parse("sr=a&sig=b&se=1"),
+            Err(SasParseError::MissingPrefix)
+        );
         assert_eq!(
             SasToken::parse("SharedAccessSignature sr=a&sr=b&sig=YQ==&se=1"),
             Err(SasParseError::DuplicateField("sr".into()))
@@ -238,13 +248,18 @@ mod tests {
             SasToken::parse("SharedAccessSignature sr=a%zz&sig=YQ==&se=1"),
             Err(SasParseError::InvalidField("sr"))
         );
-        let long = format!("SharedAccessSignature sr={}&sig=YQ==&se=1", "a".repeat(65536));
+        let long = format!(
+            "SharedAccessSignature sr={}&sig=YQ==&se=1",
+            "a".repeat(65536)
+        );
         assert_eq!(SasToken::parse(&long), Err(SasParseError::TooLong));
     }
 
     #[test]
     fn resources_match_by_whole_path_segments() {
-        let t = |sr: &str| SasToken::parse(&format!("SharedAccessSignature sr={sr}&sig=YQ==&se=1")).unwrap();
+        let t = |sr: &str| {
+            SasToken::parse(&format!("SharedAccessSignature sr={sr}&sig=YQ==&se=1")).unwrap()
+        };
         assert!(t("h/devices/dev1").covers("h/devices/dev1"));
         assert!(t("h/devices/dev1").covers("h/devices/dev1/modules/m"));
         assert!(t("h").covers("h/devices/dev1"));

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrohub_mqtt::{
-    ConnAck, Connect, ConnectReturnCode, DecodeError, Packet, Publish, QoS, SubAck, SubAckCode, Subscribe,
-    Unsubscribe,
+    ConnAck, Connect, ConnectReturnCode, DecodeError, Packet, Publish, QoS, SubAck, SubAckCode,
+    Subscribe, Unsubscribe,
 };
 
 use crate::ids::Identity;
@@ -76,14 +76,26 @@ pub struct AuthAccepted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubRequest {
     Authenticate(ConnectRequestView),
-    Telemetry { ticket: Ticket, message: TelemetryMessage },
+    Telemetry {
+        ticket: Ticket,
+        message: TelemetryMessage,
+    },
     /// The subscription set changed on a CleanSession=0 session: persist it.
     SaveSubscriptions(Vec<Subscription>),
     /// CleanSession=1: forget any stored session.
     DropStoredSession,
-    TwinGet { request_id: RequestId },
-    TwinPatchReported { request_id: RequestId, patch: Bytes },
-    MethodResponse { request_id: RequestId, status: u16, payload: Bytes },
+    TwinGet {
+        request_id: RequestId,
+    },
+    TwinPatchReported {
+        request_id: RequestId,
+        patch: Bytes,
+    },
+    MethodResponse {
+        request_id: RequestId,
+        status: u16,
+        payload: Bytes,
+    },
 }
 
 /// `ConnectRequest` with equality that ignores the password (it is compared by the hub only).
@@ -140,8 +152,15 @@ pub enum TelemetryOutcome {
 
 #[derive(Debug)]
 enum State {
-    AwaitingConnect { deadline: Instant },
-    Authenticating { identity: Identity, clean_session: bool, keep_alive: u16, will: Option<Publish> },
+    AwaitingConnect {
+        deadline: Instant,
+    },
+    Authenticating {
+        identity: Identity,
+        clean_session: bool,
+        keep_alive: u16,
+        will: Option<Publish>,
+    },
     Connected(Connected),
     Closed,
 }
@@ -250,7 +269,9 @@ impl DeviceSession {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         match &self.state {
-            State::AwaitingConnect { deadline } if now >= *deadline => self.close(CloseReason::ConnectTimeout),
+            State::AwaitingConnect { deadline } if now >= *deadline => {
+                self.close(CloseReason::ConnectTimeout)
+            }
             State::Connected(c) => {
                 if c.token_deadline.is_some_and(|t| now >= t) {
                     self.close(CloseReason::TokenExpired);
@@ -269,7 +290,9 @@ impl DeviceSession {
     /// A frame could not be decoded. Only an MQTT CONNECT of another protocol level gets an
     /// answer (CONNACK 1, as 3.1.1 requires); everything else closes silently.
     pub fn handle_decode_error(&mut self, _now: Instant, error: &DecodeError) {
-        if let (State::AwaitingConnect { .. }, DecodeError::UnsupportedProtocolLevel(_)) = (&self.state, error) {
+        if let (State::AwaitingConnect { .. }, DecodeError::UnsupportedProtocolLevel(_)) =
+            (&self.state, error)
+        {
             self.refuse(ConnectReturnCode::UnacceptableProtocolVersion);
             return;
         }
@@ -292,7 +315,9 @@ impl DeviceSession {
                 Packet::Connect(connect) => self.handle_connect(connect),
                 other => self.violation(format!("{} before CONNECT", packet_name(&other))),
             },
-            State::Authenticating { .. } => self.violation("a packet arrived before CONNACK".into()),
+            State::Authenticating { .. } => {
+                self.violation("a packet arrived before CONNACK".into())
+            }
             State::Connected(c) => {
                 c.last_seen = now;
                 match packet {
@@ -304,18 +329,29 @@ impl DeviceSession {
                     // Deliveries to devices arrive with the device features; until then no
                     // QoS 1 PUBLISH is outstanding, and a stray PUBACK is harmless.
                     Packet::PubAck(_) => {}
-                    other => self.violation(format!("{} is not allowed from a device", packet_name(&other))),
+                    other => self.violation(format!(
+                        "{} is not allowed from a device",
+                        packet_name(&other)
+                    )),
                 }
             }
         }
     }
 
-    pub fn handle_auth_result(&mut self, now: Instant, result: Result<AuthAccepted, ConnectReturnCode>) {
+    pub fn handle_auth_result(
+        &mut self,
+        now: Instant,
+        result: Result<AuthAccepted, ConnectReturnCode>,
+    ) {
         let State::Authenticating { .. } = self.state else {
             return;
         };
-        let State::Authenticating { identity, clean_session, keep_alive, will } =
-            std::mem::replace(&mut self.state, State::Closed)
+        let State::Authenticating {
+            identity,
+            clean_session,
+            keep_alive,
+            will,
+        } = std::mem::replace(&mut self.state, State::Closed)
         else {
             return;
         };
@@ -356,7 +392,12 @@ impl DeviceSession {
     /// Reports whether the message behind `ticket` became durable. PUBACKs are released in
     /// arrival order; a failure closes the connection without acknowledging (nothing is
     /// acknowledged that is not stored).
-    pub fn handle_telemetry_result(&mut self, _now: Instant, ticket: Ticket, outcome: TelemetryOutcome) {
+    pub fn handle_telemetry_result(
+        &mut self,
+        _now: Instant,
+        ticket: Ticket,
+        outcome: TelemetryOutcome,
+    ) {
         if outcome == TelemetryOutcome::Failed {
             self.close(CloseReason::StorageFailed);
             return;
@@ -377,6 +418,38 @@ impl DeviceSession {
             State::Connected(c) => c.subscriptions.iter().copied().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Answers a twin request on `$iothub/twin/res/{status}/?$rid={rid}[&$version=N]`, at
+    /// QoS 0 as IoT Hub does, if the device subscribed to twin responses.
+    pub fn send_twin_response(
+        &mut self,
+        request_id: &RequestId,
+        status: u16,
+        version: Option<u64>,
+        body: Bytes,
+    ) {
+        let State::Connected(c) = &self.state else {
+            return;
+        };
+        if !c.subscriptions.contains(&Subscription::TwinResponses) {
+            return;
+        }
+        let mut topic = format!(
+            "$iothub/twin/res/{status}/?$rid={}",
+            crate::sas::encode_component(request_id.as_str())
+        );
+        if let Some(v) = version {
+            topic.push_str(&format!("&$version={v}"));
+        }
+        self.transmit.push_back(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: None,
+            payload: body,
+        }));
     }
 
     fn handle_connect(&mut self, connect: Connect) {
@@ -403,7 +476,10 @@ impl DeviceSession {
             None => None,
             Some(w) => {
                 // A Will may only be the identity's own telemetry (hostile case B10).
-                let own = matches!(parse_publish(&w.topic, &identity), Ok(DeviceTopic::Telemetry { .. }));
+                let own = matches!(
+                    parse_publish(&w.topic, &identity),
+                    Ok(DeviceTopic::Telemetry { .. })
+                );
                 if !own {
                     self.refuse(ConnectReturnCode::NotAuthorized);
                     return;
@@ -418,12 +494,15 @@ impl DeviceSession {
                 })
             }
         };
-        self.requests.push_back(HubRequest::Authenticate(ConnectRequestView(ConnectRequest {
-            identity: identity.clone(),
-            username,
-            password: connect.password,
-            clean_session: connect.clean_session,
-        })));
+        self.requests
+            .push_back(HubRequest::Authenticate(ConnectRequestView(
+                ConnectRequest {
+                    identity: identity.clone(),
+                    username,
+                    password: connect.password,
+                    clean_session: connect.clean_session,
+                },
+            )));
         self.state = State::Authenticating {
             identity,
             clean_session: connect.clean_session,
@@ -451,16 +530,25 @@ impl DeviceSession {
         let is_telemetry = matches!(topic, DeviceTopic::Telemetry { .. });
         match topic {
             DeviceTopic::Telemetry { bag } => {
-                match TelemetryMessage::from_bag(bag, publish.payload.clone(), publish.retain, MessageKind::Telemetry) {
+                match TelemetryMessage::from_bag(
+                    bag,
+                    publish.payload.clone(),
+                    publish.retain,
+                    MessageKind::Telemetry,
+                ) {
                     Ok(message) => self.submit_telemetry(message, publish.packet_id),
                     Err(e) => self.violation(e.to_string()),
                 }
             }
-            DeviceTopic::TwinGet { request_id } => self.requests.push_back(HubRequest::TwinGet { request_id }),
-            DeviceTopic::TwinPatchReported { request_id } => self.requests.push_back(HubRequest::TwinPatchReported {
-                request_id,
-                patch: publish.payload.clone(),
-            }),
+            DeviceTopic::TwinGet { request_id } => {
+                self.requests.push_back(HubRequest::TwinGet { request_id })
+            }
+            DeviceTopic::TwinPatchReported { request_id } => {
+                self.requests.push_back(HubRequest::TwinPatchReported {
+                    request_id,
+                    patch: publish.payload.clone(),
+                })
+            }
             DeviceTopic::MethodResponse { status, request_id } => {
                 self.requests.push_back(HubRequest::MethodResponse {
                     request_id,
@@ -489,7 +577,8 @@ impl DeviceSession {
                 stored: false,
             });
         }
-        self.requests.push_back(HubRequest::Telemetry { ticket, message });
+        self.requests
+            .push_back(HubRequest::Telemetry { ticket, message });
     }
 
     fn handle_subscribe(&mut self, subscribe: Subscribe) {
@@ -503,7 +592,11 @@ impl DeviceSession {
                 Some(s) => {
                     added.push(s);
                     // IoT Hub grants at most QoS 1.
-                    codes.push(SubAckCode::Granted(if *qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce }));
+                    codes.push(SubAckCode::Granted(if *qos == QoS::AtMostOnce {
+                        QoS::AtMostOnce
+                    } else {
+                        QoS::AtLeastOnce
+                    }));
                 }
                 None => {
                     // IoT Hub closes the connection on an undocumented filter.
@@ -513,9 +606,13 @@ impl DeviceSession {
                 }
             }
         }
-        let changed = added.into_iter().fold(false, |acc, s| c.subscriptions.insert(s) | acc);
+        let changed = added
+            .into_iter()
+            .fold(false, |acc, s| c.subscriptions.insert(s) | acc);
         if changed && !c.clean_session {
-            self.requests.push_back(HubRequest::SaveSubscriptions(c.subscriptions.iter().copied().collect()));
+            self.requests.push_back(HubRequest::SaveSubscriptions(
+                c.subscriptions.iter().copied().collect(),
+            ));
         }
         self.transmit.push_back(Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
@@ -534,9 +631,12 @@ impl DeviceSession {
             }
         }
         if changed && !c.clean_session {
-            self.requests.push_back(HubRequest::SaveSubscriptions(c.subscriptions.iter().copied().collect()));
+            self.requests.push_back(HubRequest::SaveSubscriptions(
+                c.subscriptions.iter().copied().collect(),
+            ));
         }
-        self.transmit.push_back(Packet::UnsubAck(unsubscribe.packet_id));
+        self.transmit
+            .push_back(Packet::UnsubAck(unsubscribe.packet_id));
     }
 
     fn refuse(&mut self, code: ConnectReturnCode) {
@@ -569,11 +669,14 @@ impl DeviceSession {
         let Ok(DeviceTopic::Telemetry { bag }) = parse_publish(&will.topic, identity) else {
             return;
         };
-        if let Ok(mut message) = TelemetryMessage::from_bag(bag, will.payload.clone(), will.retain, MessageKind::Will) {
+        if let Ok(mut message) =
+            TelemetryMessage::from_bag(bag, will.payload.clone(), will.retain, MessageKind::Will)
+        {
             message.kind = MessageKind::Will;
             let ticket = Ticket(self.next_ticket);
             self.next_ticket += 1;
-            self.requests.push_back(HubRequest::Telemetry { ticket, message });
+            self.requests
+                .push_back(HubRequest::Telemetry { ticket, message });
         }
     }
 }

@@ -45,13 +45,19 @@ pub enum MessageKind {
 
 impl TelemetryMessage {
     /// Builds a message from a topic's property bag (the text after `messages/events/`).
-    pub fn from_bag(bag: &str, body: Bytes, retain: bool, kind: MessageKind) -> Result<Self, PropertyBagError> {
+    pub fn from_bag(
+        bag: &str,
+        body: Bytes,
+        retain: bool,
+        kind: MessageKind,
+    ) -> Result<Self, PropertyBagError> {
         let mut properties = Vec::new();
         let mut system_properties = Vec::new();
         for Property { key, value } in decode(bag)? {
             let value = value.unwrap_or_default();
             if let Some(rest) = key.strip_prefix("$.") {
-                if let Some((_, name)) = SYSTEM_PROPERTY_NAMES.iter().find(|(k, _)| k[2..] == *rest) {
+                if let Some((_, name)) = SYSTEM_PROPERTY_NAMES.iter().find(|(k, _)| k[2..] == *rest)
+                {
                     system_properties.push((*name, value));
                 }
                 // Unknown and hub-owned `$.` keys (`$.cdid`, `$.cmid`, ...) are dropped.
@@ -101,7 +107,10 @@ mod tests {
         assert_eq!(m.system_property("correlation-id"), Some("c1"));
         assert_eq!(m.system_property("content-type"), Some("application/json"));
         assert_eq!(m.system_property("dt-subject"), Some("thermostat1"));
-        assert_eq!(m.properties, vec![("z".into(), "1".into()), ("a".into(), "2".into())]);
+        assert_eq!(
+            m.properties,
+            vec![("z".into(), "1".into()), ("a".into(), "2".into())]
+        );
     }
 
     #[test]

@@ -97,7 +97,10 @@ impl Subscription {
 pub struct TopicNotAllowed(pub String);
 
 /// Parses a PUBLISH topic for `identity`.
-pub fn parse_publish<'a>(topic: &'a str, identity: &Identity) -> Result<DeviceTopic<'a>, TopicNotAllowed> {
+pub fn parse_publish<'a>(
+    topic: &'a str,
+    identity: &Identity,
+) -> Result<DeviceTopic<'a>, TopicNotAllowed> {
     let refuse = || TopicNotAllowed(topic.to_owned());
     if let Some(rest) = topic.strip_prefix("$iothub/") {
         return parse_iothub_topic(rest).ok_or_else(refuse);
@@ -159,8 +162,14 @@ mod tests {
     #[test]
     fn own_telemetry_topics_parse_with_and_without_a_bag() {
         let d = dev("dev1");
-        assert_eq!(parse_publish("devices/dev1/messages/events/", &d), Ok(DeviceTopic::Telemetry { bag: "" }));
-        assert_eq!(parse_publish("devices/dev1/messages/events", &d), Ok(DeviceTopic::Telemetry { bag: "" }));
+        assert_eq!(
+            parse_publish("devices/dev1/messages/events/", &d),
+            Ok(DeviceTopic::Telemetry { bag: "" })
+        );
+        assert_eq!(
+            parse_publish("devices/dev1/messages/events", &d),
+            Ok(DeviceTopic::Telemetry { bag: "" })
+        );
         assert_eq!(
             parse_publish("devices/dev1/messages/events/a=1&b=2", &d),
             Ok(DeviceTopic::Telemetry { bag: "a=1&b=2" })
@@ -196,11 +205,16 @@ mod tests {
         let d = dev("d");
         assert_eq!(
             parse_publish("$iothub/twin/GET/?$rid=abc", &d),
-            Ok(DeviceTopic::TwinGet { request_id: RequestId::new("abc").unwrap() })
+            Ok(DeviceTopic::TwinGet {
+                request_id: RequestId::new("abc").unwrap()
+            })
         );
         assert_eq!(
             parse_publish("$iothub/methods/res/200/?$rid=7", &d),
-            Ok(DeviceTopic::MethodResponse { status: 200, request_id: RequestId::new("7").unwrap() })
+            Ok(DeviceTopic::MethodResponse {
+                status: 200,
+                request_id: RequestId::new("7").unwrap()
+            })
         );
         assert!(parse_publish("$iothub/methods/res/2000/?$rid=7", &d).is_err());
     }
@@ -208,13 +222,31 @@ mod tests {
     #[test]
     fn only_documented_filters_of_the_identity_are_subscribable() {
         let d = dev("dev1");
-        assert_eq!(Subscription::parse("devices/dev1/messages/devicebound/#", &d), Some(Subscription::CloudToDevice));
-        assert_eq!(Subscription::parse("$iothub/twin/res/#", &d), Some(Subscription::TwinResponses));
-        for f in ["#", "+/#", "devices/+/messages/devicebound/#", "$iothub/#", "devices/dev2/messages/devicebound/#"] {
+        assert_eq!(
+            Subscription::parse("devices/dev1/messages/devicebound/#", &d),
+            Some(Subscription::CloudToDevice)
+        );
+        assert_eq!(
+            Subscription::parse("$iothub/twin/res/#", &d),
+            Some(Subscription::TwinResponses)
+        );
+        for f in [
+            "#",
+            "+/#",
+            "devices/+/messages/devicebound/#",
+            "$iothub/#",
+            "devices/dev2/messages/devicebound/#",
+        ] {
             assert_eq!(Subscription::parse(f, &d), None, "{f}");
         }
         let m = dev("dev1/mod1");
-        assert_eq!(Subscription::parse("devices/dev1/modules/mod1/inputs/#", &m), Some(Subscription::ModuleInputs));
-        assert_eq!(Subscription::parse("devices/dev1/messages/devicebound/#", &m), None);
+        assert_eq!(
+            Subscription::parse("devices/dev1/modules/mod1/inputs/#", &m),
+            Some(Subscription::ModuleInputs)
+        );
+        assert_eq!(
+            Subscription::parse("devices/dev1/messages/devicebound/#", &m),
+            None
+        );
     }
 }

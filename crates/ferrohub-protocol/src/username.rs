@@ -82,7 +82,10 @@ mod tests {
         .unwrap();
         assert_eq!(u.host, "localhost");
         assert_eq!(u.param("api-version"), Some("2019-10-01"));
-        assert_eq!(u.param("DeviceClientType"), Some("azure-iot-device-iothub-py/2.14.0(3.11.7;Linux)"));
+        assert_eq!(
+            u.param("DeviceClientType"),
+            Some("azure-iot-device-iothub-py/2.14.0(3.11.7;Linux)")
+        );
     }
 
     #[test]
@@ -93,7 +96,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.param("model-id"), Some("dtmi:com:example;1"));
-        assert_eq!(u.param("DeviceClientType"), Some("azure-iot-device/1.18.4 (node)"));
+        assert_eq!(
+            u.param("DeviceClientType"),
+            Some("azure-iot-device/1.18.4 (node)")
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferrohub_mqtt::{ConnAck, Connect, ConnectReturnCode, DecodeError, Packet, Publish, QoS, SubAckCode, Subscribe, Will};
+use ferrohub_mqtt::{
+    ConnAck, Connect, ConnectReturnCode, DecodeError, Packet, Publish, QoS, SubAckCode, Subscribe,
+    Will,
+};
 
 use super::*;
 
@@ -16,7 +19,9 @@ fn connect(client_id: &str, keep_alive: u16, clean: bool) -> Connect {
         client_id: client_id.into(),
         will: None,
         username: Some(format!("hub.local/{client_id}/?api-version=2021-04-12")),
-        password: Some(Bytes::from_static(b"SharedAccessSignature sr=x&sig=YQ==&se=1")),
+        password: Some(Bytes::from_static(
+            b"SharedAccessSignature sr=x&sig=YQ==&se=1",
+        )),
     }
 }
 
@@ -43,11 +48,17 @@ fn accepted(valid_for: Duration) -> AuthAccepted {
 fn connected(now: Instant, client_id: &str, keep_alive: u16) -> DeviceSession {
     let mut s = DeviceSession::new(now, SessionConfig::default());
     s.handle_packet(now, Packet::Connect(connect(client_id, keep_alive, false)));
-    assert!(matches!(s.poll_request(), Some(HubRequest::Authenticate(_))));
+    assert!(matches!(
+        s.poll_request(),
+        Some(HubRequest::Authenticate(_))
+    ));
     s.handle_auth_result(now, Ok(accepted(Duration::from_secs(3600))));
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::Accepted
+        }))
     );
     s
 }
@@ -66,7 +77,10 @@ fn a_packet_before_connect_closes_without_answer() {
     let now = Instant::now();
     let mut s = DeviceSession::new(now, SessionConfig::default());
     s.handle_packet(now, Packet::PingReq);
-    assert!(matches!(s.poll_close(), Some(CloseReason::ProtocolViolation(_))));
+    assert!(matches!(
+        s.poll_close(),
+        Some(CloseReason::ProtocolViolation(_))
+    ));
     assert_eq!(s.poll_transmit(), None);
 }
 
@@ -77,7 +91,10 @@ fn an_unsupported_protocol_level_gets_connack_1() {
     s.handle_decode_error(now, &DecodeError::UnsupportedProtocolLevel(5));
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::UnacceptableProtocolVersion }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::UnacceptableProtocolVersion
+        }))
     );
     assert!(s.poll_close().is_some());
 }
@@ -89,7 +106,10 @@ fn empty_client_id_gets_connack_2() {
     s.handle_packet(now, Packet::Connect(connect("", 60, false)));
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::IdentifierRejected }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::IdentifierRejected
+        }))
     );
 }
 
@@ -102,7 +122,10 @@ fn username_for_another_device_gets_connack_2() {
     s.handle_packet(now, Packet::Connect(c));
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::IdentifierRejected }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::IdentifierRejected
+        }))
     );
 }
 
@@ -115,9 +138,17 @@ fn refused_credentials_get_the_hubs_code_then_close() {
     s.handle_auth_result(now, Err(ConnectReturnCode::ServerUnavailable));
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::ServerUnavailable }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::ServerUnavailable
+        }))
     );
-    assert_eq!(s.poll_close(), Some(CloseReason::ConnectRefused(ConnectReturnCode::ServerUnavailable)));
+    assert_eq!(
+        s.poll_close(),
+        Some(CloseReason::ConnectRefused(
+            ConnectReturnCode::ServerUnavailable
+        ))
+    );
 }
 
 #[test]
@@ -134,7 +165,10 @@ fn a_will_naming_another_device_gets_connack_5() {
     s.handle_packet(now, Packet::Connect(c));
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::NotAuthorized }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::NotAuthorized
+        }))
     );
 }
 
@@ -143,7 +177,10 @@ fn a_second_connect_closes() {
     let now = Instant::now();
     let mut s = connected(now, "dev1", 60);
     s.handle_packet(now, Packet::Connect(connect("dev1", 60, false)));
-    assert!(matches!(s.poll_close(), Some(CloseReason::ProtocolViolation(_))));
+    assert!(matches!(
+        s.poll_close(),
+        Some(CloseReason::ProtocolViolation(_))
+    ));
 }
 
 #[test]
@@ -151,23 +188,44 @@ fn pubacks_follow_arrival_order_even_when_durability_completes_out_of_order() {
     let now = Instant::now();
     let mut s = connected(now, "dev1", 60);
     for pid in 1..=3 {
-        s.handle_packet(now, Packet::Publish(publish("devices/dev1/messages/events/", QoS::AtLeastOnce, Some(pid))));
+        s.handle_packet(
+            now,
+            Packet::Publish(publish(
+                "devices/dev1/messages/events/",
+                QoS::AtLeastOnce,
+                Some(pid),
+            )),
+        );
     }
     let tickets = telemetry_tickets(&mut s);
     assert_eq!(tickets.len(), 3);
     s.handle_telemetry_result(now, tickets[2], TelemetryOutcome::Stored);
     s.handle_telemetry_result(now, tickets[1], TelemetryOutcome::Stored);
-    assert_eq!(s.poll_transmit(), None, "no PUBACK before the first message is durable");
+    assert_eq!(
+        s.poll_transmit(),
+        None,
+        "no PUBACK before the first message is durable"
+    );
     s.handle_telemetry_result(now, tickets[0], TelemetryOutcome::Stored);
     let acks: Vec<Packet> = std::iter::from_fn(|| s.poll_transmit()).collect();
-    assert_eq!(acks, vec![Packet::PubAck(1), Packet::PubAck(2), Packet::PubAck(3)]);
+    assert_eq!(
+        acks,
+        vec![Packet::PubAck(1), Packet::PubAck(2), Packet::PubAck(3)]
+    );
 }
 
 #[test]
 fn a_failed_append_closes_without_puback() {
     let now = Instant::now();
     let mut s = connected(now, "dev1", 60);
-    s.handle_packet(now, Packet::Publish(publish("devices/dev1/messages/events/", QoS::AtLeastOnce, Some(9))));
+    s.handle_packet(
+        now,
+        Packet::Publish(publish(
+            "devices/dev1/messages/events/",
+            QoS::AtLeastOnce,
+            Some(9),
+        )),
+    );
     let t = telemetry_tickets(&mut s);
     s.handle_telemetry_result(now, t[0], TelemetryOutcome::Failed);
     assert_eq!(s.poll_transmit(), None);
@@ -178,8 +236,18 @@ fn a_failed_append_closes_without_puback() {
 fn qos2_publish_closes_the_connection() {
     let now = Instant::now();
     let mut s = connected(now, "dev1", 60);
-    s.handle_packet(now, Packet::Publish(publish("devices/dev1/messages/events/", QoS::ExactlyOnce, Some(1))));
-    assert!(matches!(s.poll_close(), Some(CloseReason::ProtocolViolation(_))));
+    s.handle_packet(
+        now,
+        Packet::Publish(publish(
+            "devices/dev1/messages/events/",
+            QoS::ExactlyOnce,
+            Some(1),
+        )),
+    );
+    assert!(matches!(
+        s.poll_close(),
+        Some(CloseReason::ProtocolViolation(_))
+    ));
     assert!(telemetry_tickets(&mut s).is_empty());
 }
 
@@ -187,8 +255,18 @@ fn qos2_publish_closes_the_connection() {
 fn publishing_to_another_devices_topic_closes_and_stores_nothing() {
     let now = Instant::now();
     let mut s = connected(now, "dev1", 60);
-    s.handle_packet(now, Packet::Publish(publish("devices/dev2/messages/events/", QoS::AtLeastOnce, Some(1))));
-    assert!(matches!(s.poll_close(), Some(CloseReason::ProtocolViolation(_))));
+    s.handle_packet(
+        now,
+        Packet::Publish(publish(
+            "devices/dev2/messages/events/",
+            QoS::AtLeastOnce,
+            Some(1),
+        )),
+    );
+    assert!(matches!(
+        s.poll_close(),
+        Some(CloseReason::ProtocolViolation(_))
+    ));
     assert!(telemetry_tickets(&mut s).is_empty());
 }
 
@@ -201,7 +279,11 @@ fn retained_publish_is_forwarded_with_x_opt_retain() {
     s.handle_packet(now, Packet::Publish(p));
     match s.poll_request() {
         Some(HubRequest::Telemetry { message, .. }) => {
-            assert!(message.properties.contains(&("x-opt-retain".into(), "true".into())));
+            assert!(
+                message
+                    .properties
+                    .contains(&("x-opt-retain".into(), "true".into()))
+            );
         }
         other => panic!("expected telemetry, got {other:?}"),
     }
@@ -216,7 +298,10 @@ fn qos2_subscription_is_granted_qos1_and_saved_for_persistent_sessions() {
         Packet::Subscribe(Subscribe {
             packet_id: 5,
             filters: vec![
-                ("devices/dev1/messages/devicebound/#".into(), QoS::ExactlyOnce),
+                (
+                    "devices/dev1/messages/devicebound/#".into(),
+                    QoS::ExactlyOnce,
+                ),
                 ("$iothub/twin/res/#".into(), QoS::AtMostOnce),
             ],
         }),
@@ -224,13 +309,19 @@ fn qos2_subscription_is_granted_qos1_and_saved_for_persistent_sessions() {
     match s.poll_transmit() {
         Some(Packet::SubAck(a)) => assert_eq!(
             a.codes,
-            vec![SubAckCode::Granted(QoS::AtLeastOnce), SubAckCode::Granted(QoS::AtMostOnce)]
+            vec![
+                SubAckCode::Granted(QoS::AtLeastOnce),
+                SubAckCode::Granted(QoS::AtMostOnce)
+            ]
         ),
         other => panic!("expected SUBACK, got {other:?}"),
     }
     assert_eq!(
         s.poll_request(),
-        Some(HubRequest::SaveSubscriptions(vec![Subscription::CloudToDevice, Subscription::TwinResponses]))
+        Some(HubRequest::SaveSubscriptions(vec![
+            Subscription::CloudToDevice,
+            Subscription::TwinResponses
+        ]))
     );
 }
 
@@ -240,9 +331,15 @@ fn subscribing_to_a_wildcard_closes() {
     let mut s = connected(now, "dev1", 60);
     s.handle_packet(
         now,
-        Packet::Subscribe(Subscribe { packet_id: 5, filters: vec![("#".into(), QoS::AtLeastOnce)] }),
+        Packet::Subscribe(Subscribe {
+            packet_id: 5,
+            filters: vec![("#".into(), QoS::AtLeastOnce)],
+        }),
     );
-    assert!(matches!(s.poll_close(), Some(CloseReason::ProtocolViolation(_))));
+    assert!(matches!(
+        s.poll_close(),
+        Some(CloseReason::ProtocolViolation(_))
+    ));
 }
 
 #[test]
@@ -265,7 +362,11 @@ fn keep_alive_zero_or_huge_is_capped_at_1767_seconds() {
     for ka in [0u16, 65535] {
         let now = Instant::now();
         let s = connected(now, "dev1", ka);
-        assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs_f64(1767.0 * 1.5)), "ka={ka}");
+        assert_eq!(
+            s.poll_timeout(),
+            Some(now + Duration::from_secs_f64(1767.0 * 1.5)),
+            "ka={ka}"
+        );
     }
 }
 
@@ -345,11 +446,18 @@ fn clean_session_drops_the_stored_session_and_reports_none_present() {
     let _ = s.poll_request();
     s.handle_auth_result(
         now,
-        Ok(AuthAccepted { valid_for: None, session_present: true, subscriptions: vec![Subscription::CloudToDevice] }),
+        Ok(AuthAccepted {
+            valid_for: None,
+            session_present: true,
+            subscriptions: vec![Subscription::CloudToDevice],
+        }),
     );
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: false,
+            code: ConnectReturnCode::Accepted
+        }))
     );
     assert_eq!(s.poll_request(), Some(HubRequest::DropStoredSession));
     assert!(s.subscriptions().is_empty());
@@ -363,11 +471,18 @@ fn persistent_session_restores_subscriptions_and_reports_present() {
     let _ = s.poll_request();
     s.handle_auth_result(
         now,
-        Ok(AuthAccepted { valid_for: None, session_present: true, subscriptions: vec![Subscription::MethodRequests] }),
+        Ok(AuthAccepted {
+            valid_for: None,
+            session_present: true,
+            subscriptions: vec![Subscription::MethodRequests],
+        }),
     );
     assert_eq!(
         s.poll_transmit(),
-        Some(Packet::ConnAck(ConnAck { session_present: true, code: ConnectReturnCode::Accepted }))
+        Some(Packet::ConnAck(ConnAck {
+            session_present: true,
+            code: ConnectReturnCode::Accepted
+        }))
     );
     assert_eq!(s.subscriptions(), vec![Subscription::MethodRequests]);
 }
@@ -377,10 +492,39 @@ fn too_much_unacknowledged_telemetry_pauses_reading() {
     let now = Instant::now();
     let mut s = connected(now, "dev1", 60);
     for pid in 1..=256u16 {
-        s.handle_packet(now, Packet::Publish(publish("devices/dev1/messages/events/", QoS::AtLeastOnce, Some(pid))));
+        s.handle_packet(
+            now,
+            Packet::Publish(publish(
+                "devices/dev1/messages/events/",
+                QoS::AtLeastOnce,
+                Some(pid),
+            )),
+        );
     }
     assert!(!s.accepts_input());
     let tickets = telemetry_tickets(&mut s);
     s.handle_telemetry_result(now, tickets[0], TelemetryOutcome::Stored);
     assert!(s.accepts_input());
+}
+
+#[test]
+fn twin_responses_go_only_to_subscribed_devices() {
+    let now = Instant::now();
+    let mut s = connected(now, "dev1", 60);
+    let rid = RequestId::new("r1").unwrap();
+    s.send_twin_response(&rid, 200, None, Bytes::from_static(b"{}"));
+    assert_eq!(s.poll_transmit(), None);
+    s.handle_packet(
+        now,
+        Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![("$iothub/twin/res/#".into(), QoS::AtMostOnce)],
+        }),
+    );
+    let _ = s.poll_transmit();
+    s.send_twin_response(&rid, 204, Some(7), Bytes::new());
+    match s.poll_transmit() {
+        Some(Packet::Publish(p)) => assert_eq!(p.topic, "$iothub/twin/res/204/?$rid=r1&$version=7"),
+        other => panic!("expected a twin response, got {other:?}"),
+    }
 }

@@ -1,0 +1,289 @@
+//! The per-connection driver: read, decode, feed the session, carry out its requests, write.
+//!
+//! It holds no IoT Hub rule of its own. Telemetry appends run concurrently in an ordered set,
+//! so many messages share one fsync, and their results are fed back in arrival order; the
+//! session turns them into PUBACKs. When the connection ends, in-flight appends (and a Will)
+//! still complete before the task exits, so nothing acknowledged or promised is dropped.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use ferrohub_core::Hub;
+use ferrohub_core::device_auth::{AuthenticatedDevice, DeviceAuthError};
+use ferrohub_core::presence::ConnectionLease;
+use ferrohub_mqtt::{ConnectReturnCode, Limits, decode, encode};
+use ferrohub_protocol::session::{
+    ConnectRequestView, DeviceSession, HubEvent, HubRequest, SessionConfig, TelemetryOutcome,
+    Ticket,
+};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::shutdown::Shutdown;
+
+/// Per-connection settings.
+#[derive(Debug, Clone, Default)]
+pub struct DriverConfig {
+    pub session: SessionConfig,
+    pub limits: Limits,
+}
+
+type Append = Pin<Box<dyn Future<Output = (Ticket, TelemetryOutcome)> + Send>>;
+
+struct Connection {
+    hub: Hub,
+    session: DeviceSession,
+    device: Option<AuthenticatedDevice>,
+    lease: Option<ConnectionLease>,
+    events: Option<mpsc::Receiver<HubEvent>>,
+    appends: FuturesOrdered<Append>,
+    peer: SocketAddr,
+}
+
+/// Runs one device connection to its end.
+pub async fn drive<S>(
+    stream: S,
+    peer: SocketAddr,
+    hub: Hub,
+    config: DriverConfig,
+    mut shutdown: Shutdown,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut input = BytesMut::with_capacity(1024);
+    let mut output = BytesMut::new();
+    let mut conn = Connection {
+        session: DeviceSession::new(Instant::now(), config.session.clone()),
+        hub,
+        device: None,
+        lease: None,
+        events: None,
+        appends: FuturesOrdered::new(),
+        peer,
+    };
+    metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
+    let reason = loop {
+        conn.decode_buffered(&mut input, &config.limits).await;
+        conn.process_requests().await;
+        if let Err(e) = conn.flush(&mut writer, &mut output).await {
+            tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+            conn.session.handle_transport_closed(Instant::now());
+        }
+        if let Some(reason) = conn.session.poll_close() {
+            break reason;
+        }
+        let deadline = conn.session.poll_timeout();
+        let reading = conn.session.accepts_input();
+        tokio::select! {
+            read = reader.read_buf(&mut input), if reading => match read {
+                Ok(0) | Err(_) => conn.session.handle_transport_closed(Instant::now()),
+                Ok(_) => {}
+            },
+            Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
+                conn.session.handle_telemetry_result(Instant::now(), ticket, outcome);
+            }
+            event = recv_event(&mut conn.events) => {
+                // A dropped sender means the presence slot was replaced or revoked.
+                conn.session.handle_hub_event(Instant::now(), event.unwrap_or(HubEvent::Revoked));
+            }
+            () = sleep_until(deadline) => conn.session.handle_timeout(Instant::now()),
+            () = shutdown.requested() => conn.session.handle_hub_event(Instant::now(), HubEvent::Shutdown),
+        }
+    };
+    // A Will, if the session emitted one, and every append already started still complete.
+    conn.process_requests().await;
+    while conn.appends.next().await.is_some() {}
+    let _ = conn.flush(&mut writer, &mut output).await;
+    let _ = writer.shutdown().await;
+    if let Some(lease) = &conn.lease {
+        conn.hub.presence().release(lease, conn.hub.now());
+    }
+    metrics::gauge!("ferrohub_mqtt_connections").decrement(1.0);
+    tracing::debug!(peer = %conn.peer, ?reason, "connection closed");
+}
+
+async fn recv_event(events: &mut Option<mpsc::Receiver<HubEvent>>) -> Option<HubEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Connection {
+    /// Feeds every complete buffered packet to the session, pausing whenever the session
+    /// stops accepting input (while authenticating) so its requests run first.
+    async fn decode_buffered(&mut self, input: &mut BytesMut, limits: &Limits) {
+        while self.session.accepts_input() {
+            match decode(input, limits) {
+                Ok(Some(packet)) => {
+                    self.session.handle_packet(Instant::now(), packet);
+                    self.process_requests().await;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    metrics::counter!("ferrohub_mqtt_protocol_errors_total").increment(1);
+                    self.session.handle_decode_error(Instant::now(), &e);
+                    input.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        output: &mut BytesMut,
+    ) -> std::io::Result<()> {
+        while let Some(packet) = self.session.poll_transmit() {
+            if encode(&packet, output).is_err() {
+                tracing::warn!(peer = %self.peer, "a packet could not be encoded and was dropped");
+            }
+        }
+        if !output.is_empty() {
+            writer.write_all(output).await?;
+            writer.flush().await?;
+            output.clear();
+        }
+        Ok(())
+    }
+
+    async fn process_requests(&mut self) {
+        while let Some(request) = self.session.poll_request() {
+            match request {
+                HubRequest::Authenticate(ConnectRequestView(req)) => self.authenticate(req).await,
+                HubRequest::Telemetry { ticket, message } => self.start_append(ticket, message),
+                HubRequest::SaveSubscriptions(subs) => {
+                    if let Some(d) = &self.device
+                        && let Err(e) = self.hub.save_session(&d.hub, &d.identity, &subs).await
+                    {
+                        tracing::warn!(peer = %self.peer, error = %e, "could not persist the session");
+                    }
+                }
+                HubRequest::DropStoredSession => {
+                    if let Some(d) = &self.device
+                        && let Err(e) = self.hub.drop_session(&d.hub, &d.identity).await
+                    {
+                        tracing::warn!(peer = %self.peer, error = %e, "could not drop the stored session");
+                    }
+                }
+                HubRequest::TwinGet { request_id }
+                | HubRequest::TwinPatchReported { request_id, .. } => {
+                    // Device twins arrive with the device-features issue; until then the
+                    // device gets a JSON error it can parse instead of silence.
+                    let body = Bytes::from_static(
+                        br#"{"errorCode":501000,"message":"Device twins are not supported by this ferrohub version"}"#,
+                    );
+                    self.session
+                        .send_twin_response(&request_id, 501, None, body);
+                }
+                HubRequest::MethodResponse { .. } => {
+                    // No direct method is ever pending yet, so no response can match one.
+                }
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, req: ferrohub_protocol::session::ConnectRequest) {
+        let now = Instant::now();
+        let auth = self
+            .hub
+            .authenticate_device(&req.username.host, &req.identity, req.password.as_deref())
+            .await;
+        let device = match auth {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::info!(peer = %self.peer, client = %req.identity, reason = %e, "CONNECT refused");
+                metrics::counter!("ferrohub_auth_failures_total").increment(1);
+                self.session.handle_auth_result(now, Err(connack_code(&e)));
+                return;
+            }
+        };
+        let resumed = self
+            .hub
+            .resume_session(
+                &device.hub,
+                &device.identity,
+                req.clean_session,
+                device.valid_for,
+            )
+            .await;
+        let accepted = match resumed {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "could not load the session");
+                self.session
+                    .handle_auth_result(now, Err(ConnectReturnCode::ServerUnavailable));
+                return;
+            }
+        };
+        let (lease, events) =
+            self.hub
+                .presence()
+                .register(&device.hub, &device.identity, self.hub.now());
+        self.lease = Some(lease);
+        self.events = Some(events);
+        self.device = Some(device);
+        self.session.handle_auth_result(now, Ok(accepted));
+    }
+
+    fn start_append(
+        &mut self,
+        ticket: Ticket,
+        message: ferrohub_protocol::telemetry::TelemetryMessage,
+    ) {
+        let Some(device) = &self.device else {
+            return;
+        };
+        metrics::counter!("ferrohub_telemetry_received_total").increment(1);
+        let append: Append = match self.hub.ingest_telemetry(device, message) {
+            Ok(fut) => Box::pin(async move {
+                match fut.await {
+                    Ok(_) => (ticket, TelemetryOutcome::Stored),
+                    Err(e) => {
+                        tracing::error!(error = %e, "telemetry append failed; closing without PUBACK");
+                        (ticket, TelemetryOutcome::Failed)
+                    }
+                }
+            }),
+            Err(e) => {
+                tracing::info!(peer = %self.peer, error = %e, "telemetry refused");
+                Box::pin(std::future::ready((ticket, TelemetryOutcome::Failed)))
+            }
+        };
+        self.appends.push_back(append);
+    }
+}
+
+/// The CONNACK code for each refusal, as the Azure C SDK reads them: 3 is "disabled" (and
+/// "try later"), 4 a malformed credential, 5 a credential that is not accepted.
+fn connack_code(e: &DeviceAuthError) -> ConnectReturnCode {
+    match e {
+        DeviceAuthError::Disabled | DeviceAuthError::Unavailable(_) => {
+            ConnectReturnCode::ServerUnavailable
+        }
+        DeviceAuthError::MalformedToken(_) | DeviceAuthError::NoCredentials => {
+            ConnectReturnCode::BadUserNameOrPassword
+        }
+        DeviceAuthError::UnknownHub(_)
+        | DeviceAuthError::WrongResource(_)
+        | DeviceAuthError::Expired
+        | DeviceAuthError::BadSignature
+        | DeviceAuthError::UnknownPolicy(_)
+        | DeviceAuthError::PolicyLacksDeviceConnect(_)
+        | DeviceAuthError::NotRegistered => ConnectReturnCode::NotAuthorized,
+    }
+}

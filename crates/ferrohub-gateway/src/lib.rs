@@ -1,0 +1,18 @@
+//! Listeners and connection drivers.
+//!
+//! - [`tls`]: the rustls server configuration (TLS 1.2 ECDHE+AEAD and TLS 1.3, ring only).
+//! - [`mqtt_listener`]: accepts TCP, runs the TLS handshake under a deadline, spawns a driver.
+//! - [`driver`]: the thin loop that feeds bytes to a `DeviceSession`, carries out its hub
+//!   requests, and writes its packets. No IoT Hub rule lives here; they live in the session.
+//! - [`https_listener`]: the HTTPS accept loop that hands connections to the REST router.
+//!
+//! Every accept loop takes a bound listener and a shutdown signal, so tests start a real
+//! server on port 0.
+
+#![forbid(unsafe_code)]
+
+pub mod driver;
+pub mod https_listener;
+pub mod mqtt_listener;
+pub mod shutdown;
+pub mod tls;

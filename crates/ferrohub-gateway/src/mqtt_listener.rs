@@ -1,0 +1,73 @@
+//! The MQTT-over-TLS accept loop (port 8883).
+//!
+//! Each accepted socket gets its own task; the TLS handshake runs there under a deadline, so a
+//! client that stalls mid-handshake never blocks the accept loop (hostile case E1).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrohub_core::Hub;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::driver::{DriverConfig, drive};
+use crate::shutdown::Shutdown;
+
+/// How long a client may take to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts until shutdown. Returns when the listener stops; running connections are told to
+/// close through the hub's presence and their own shutdown clone.
+pub async fn serve_mqtt(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    hub: Hub,
+    config: DriverConfig,
+    mut shutdown: Shutdown,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = shutdown.requested() => break,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        metrics::counter!("ferrohub_mqtt_connections_accepted_total").increment(1);
+        let acceptor = acceptor.clone();
+        let hub = hub.clone();
+        let config = config.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
+                        return;
+                    }
+                };
+            drive(stream, peer, hub, config, shutdown).await;
+        });
+        // Reap finished connection tasks so the set does not grow with history.
+        while connections.try_join_next().is_some() {}
+    }
+    // Let connections finish their in-flight appends and close.
+    while connections.join_next().await.is_some() {}
+}

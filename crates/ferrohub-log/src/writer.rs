@@ -1,0 +1,420 @@
+//! The group-commit writer: one dedicated thread that owns every segment file's write
+//! handle.
+//!
+//! It exists so that many concurrent appends share one fsync: it drains all queued
+//! requests, writes them (buffered, per partition), syncs each touched file once, then
+//! publishes the records to readers, bumps the watches and resolves every request.
+//! It must not resolve a request before its record is durable, must never hand out a
+//! receipt for a batch that failed, and must not block on anything async (it is a plain
+//! std thread using `blocking_recv`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::mem;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::log::{Shared, lock};
+use crate::partition::Published;
+use crate::record;
+use crate::recover::Recovered;
+use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::{AppendReceipt, EventData, LogError};
+
+/// Capacity of the append queue (requests, not bytes). Overflow policy: backpressure —
+/// `append` futures wait for a free slot; nothing is dropped.
+pub const APPEND_QUEUE_CAPACITY: usize = 8192;
+
+/// Most requests handled in one batch (one fsync). Bounds the memory of a batch and how
+/// long the first request in it waits.
+const MAX_BATCH: usize = APPEND_QUEUE_CAPACITY;
+
+/// One queued append. `reply` is a oneshot (capacity 1, exactly one message ever).
+pub(crate) struct AppendRequest {
+    pub partition: u32,
+    pub event: EventData,
+    pub reply: Reply,
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<AppendReceipt, LogError>>;
+
+#[derive(Clone, Copy)]
+pub(crate) struct WriterConfig {
+    pub segment_max_bytes: u64,
+    pub fsync: bool,
+}
+
+/// The segment currently appended to.
+struct Active {
+    path: PathBuf,
+    file: File,
+    base_seq: u64,
+    base_offset: u64,
+    /// Logical length: bytes on disk plus bytes still in `Partition::buf`.
+    len: u64,
+    records: u64,
+}
+
+/// What was durable after the last successful batch; rollback target.
+#[derive(Clone)]
+struct Committed {
+    path: PathBuf,
+    base_seq: u64,
+    base_offset: u64,
+    len: u64,
+    records: u64,
+    next_seq: u64,
+    last_time: i64,
+}
+
+/// Write-side state of one partition (owned by the writer thread only).
+struct Partition {
+    id: u32,
+    dir: PathBuf,
+    active: Active,
+    next_seq: u64,
+    last_time: i64,
+    committed: Committed,
+    /// Encoded records not yet written to `active.file`.
+    buf: Vec<u8>,
+    /// Changes to publish once the batch is durable.
+    staged: Vec<Published>,
+    /// Segment files created during the current batch (deleted on rollback).
+    created: Vec<PathBuf>,
+    touched: bool,
+    /// Set when a failed batch could not be rolled back; the partition then refuses
+    /// appends until the log is reopened (recovery repairs the tail).
+    broken: Option<String>,
+}
+
+enum StageError {
+    /// Only this request is refused (e.g. too large); the batch goes on.
+    Rejected(LogError),
+    /// The file system failed; the whole batch fails.
+    Io(io::Error),
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Partition {
+    fn from_recovered(id: u32, rec: &Recovered) -> io::Result<Self> {
+        let seg = rec
+            .index
+            .segments
+            .last()
+            .ok_or_else(|| io::Error::other("recovered partition without a segment"))?;
+        let file = OpenOptions::new().append(true).open(&seg.path)?;
+        let committed = Committed {
+            path: seg.path.clone(),
+            base_seq: seg.base_seq,
+            base_offset: seg.base_offset,
+            len: seg.len,
+            records: seg.records,
+            next_seq: rec.index.next_seq,
+            last_time: rec.last_time,
+        };
+        Ok(Partition {
+            id,
+            dir: rec.index.dir.clone(),
+            active: Active {
+                path: seg.path.clone(),
+                file,
+                base_seq: seg.base_seq,
+                base_offset: seg.base_offset,
+                len: seg.len,
+                records: seg.records,
+            },
+            next_seq: committed.next_seq,
+            last_time: committed.last_time,
+            committed,
+            buf: Vec::new(),
+            staged: Vec::new(),
+            created: Vec::new(),
+            touched: false,
+            broken: None,
+        })
+    }
+
+    /// Encodes one event into the batch buffer, rolling to a new segment first if the
+    /// record would push the active one past its limit.
+    fn stage(
+        &mut self,
+        event: &EventData,
+        now: i64,
+        cfg: WriterConfig,
+        shared: &Shared,
+    ) -> Result<AppendReceipt, StageError> {
+        let size = record::encoded_len(event).map_err(StageError::Rejected)? as u64;
+        self.touched = true;
+        if self.active.records > 0 && self.active.len + size > cfg.segment_max_bytes {
+            self.roll(cfg, shared).map_err(StageError::Io)?;
+        }
+        let seq = self.next_seq;
+        let time = now.max(self.last_time);
+        let pos = self.active.len;
+        record::encode_into(seq, time, event, &mut self.buf);
+        self.active.len += size;
+        self.active.records += 1;
+        self.next_seq += 1;
+        self.last_time = time;
+        self.staged.push(Published::Record {
+            seq,
+            time,
+            pos,
+            len: size,
+        });
+        Ok(AppendReceipt {
+            partition: self.id,
+            sequence_number: seq,
+            offset: self.active.base_offset + pos,
+            enqueued_time_ms: time,
+        })
+    }
+
+    /// Seals the active segment (flush + sync) and starts a new one.
+    fn roll(&mut self, cfg: WriterConfig, shared: &Shared) -> io::Result<()> {
+        self.flush_and_sync(cfg, shared)?;
+        let base_seq = self.next_seq;
+        let base_offset = self.active.base_offset + self.active.len;
+        let (file, path) = segment::create(&self.dir, base_seq, base_offset, cfg.fsync)?;
+        self.created.push(path.clone());
+        self.staged.push(Published::NewSegment {
+            path: path.clone(),
+            base_seq,
+            base_offset,
+        });
+        self.active = Active {
+            path,
+            file,
+            base_seq,
+            base_offset,
+            len: SEGMENT_HEADER_LEN,
+            records: 0,
+        };
+        Ok(())
+    }
+
+    fn flush_and_sync(&mut self, cfg: WriterConfig, shared: &Shared) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.active.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        if cfg.fsync {
+            self.active.file.sync_data()?;
+            shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The batch is durable: remember it as the rollback point and hand over the changes.
+    fn commit(&mut self) -> Vec<Published> {
+        self.committed = Committed {
+            path: self.active.path.clone(),
+            base_seq: self.active.base_seq,
+            base_offset: self.active.base_offset,
+            len: self.active.len,
+            records: self.active.records,
+            next_seq: self.next_seq,
+            last_time: self.last_time,
+        };
+        self.created.clear();
+        self.touched = false;
+        mem::take(&mut self.staged)
+    }
+
+    /// The batch failed: undo everything it did so the file ends at the last durable
+    /// record and the next batch reuses the same sequence numbers.
+    fn rollback(&mut self, cfg: WriterConfig) {
+        self.buf.clear();
+        self.staged.clear();
+        self.touched = false;
+        if let Err(e) = self.try_rollback(cfg) {
+            tracing::error!(
+                partition = self.id,
+                error = %e,
+                "could not roll back a failed telemetry batch; partition disabled until reopen"
+            );
+            self.broken = Some(format!(
+                "partition {} disabled after failed rollback: {e}",
+                self.id
+            ));
+        }
+    }
+
+    fn try_rollback(&mut self, cfg: WriterConfig) -> io::Result<()> {
+        for path in mem::take(&mut self.created) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let c = self.committed.clone();
+        if self.active.path != c.path {
+            self.active.file = OpenOptions::new().append(true).open(&c.path)?;
+        }
+        self.active.file.set_len(c.len)?;
+        if cfg.fsync {
+            self.active.file.sync_data()?;
+        }
+        self.active.path = c.path;
+        self.active.base_seq = c.base_seq;
+        self.active.base_offset = c.base_offset;
+        self.active.len = c.len;
+        self.active.records = c.records;
+        self.next_seq = c.next_seq;
+        self.last_time = c.last_time;
+        Ok(())
+    }
+}
+
+/// The writer before its thread starts: write handles opened for every recovered
+/// partition (done first so open errors surface from `SegmentLog::open`).
+pub(crate) struct Writer {
+    partitions: Vec<Partition>,
+    cfg: WriterConfig,
+}
+
+impl Writer {
+    pub(crate) fn new(recovered: &[Recovered], cfg: WriterConfig) -> io::Result<Writer> {
+        let partitions = recovered
+            .iter()
+            .zip(0u32..)
+            .map(|(rec, id)| Partition::from_recovered(id, rec))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Writer { partitions, cfg })
+    }
+
+    /// Starts the thread. It processes batches until every sender is gone (shutdown or
+    /// drop), which also means every queued request has been answered; then it calls
+    /// `on_exit` (also if it panics, so `shutdown` never waits forever).
+    pub(crate) fn spawn(
+        self,
+        rx: mpsc::Receiver<AppendRequest>,
+        shared: Arc<Shared>,
+        on_exit: impl FnOnce() + Send + 'static,
+    ) -> io::Result<()> {
+        struct OnExit<F: FnOnce()>(Option<F>);
+        impl<F: FnOnce()> Drop for OnExit<F> {
+            fn drop(&mut self) {
+                if let Some(f) = self.0.take() {
+                    f();
+                }
+            }
+        }
+        std::thread::Builder::new()
+            .name("ferrohub-log-writer".into())
+            .spawn(move || {
+                let _guard = OnExit(Some(on_exit));
+                run(rx, self.partitions, &shared, self.cfg);
+            })?;
+        Ok(())
+    }
+}
+
+fn run(
+    mut rx: mpsc::Receiver<AppendRequest>,
+    mut partitions: Vec<Partition>,
+    shared: &Shared,
+    cfg: WriterConfig,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(req) => batch.push(req),
+                Err(_) => break,
+            }
+        }
+        process_batch(&mut batch, &mut partitions, shared, cfg);
+    }
+}
+
+fn process_batch(
+    batch: &mut Vec<AppendRequest>,
+    partitions: &mut [Partition],
+    shared: &Shared,
+    cfg: WriterConfig,
+) {
+    let now = now_ms();
+    // Requests staged in this batch; the receipt is `None` once the batch has failed.
+    let mut pending: Vec<(Reply, Option<AppendReceipt>)> = Vec::with_capacity(batch.len());
+    let mut failure: Option<io::Error> = None;
+
+    for req in batch.drain(..) {
+        let Some(part) = partitions.get_mut(req.partition as usize) else {
+            let _ = req
+                .reply
+                .send(Err(LogError::UnknownPartition(req.partition)));
+            continue;
+        };
+        if let Some(why) = &part.broken {
+            let _ = req
+                .reply
+                .send(Err(LogError::Io(io::Error::other(why.clone()))));
+            continue;
+        }
+        if failure.is_some() {
+            pending.push((req.reply, None));
+            continue;
+        }
+        match part.stage(&req.event, now, cfg, shared) {
+            Ok(receipt) => pending.push((req.reply, Some(receipt))),
+            // The receiver may have given up (dropped future); nothing to do then.
+            Err(StageError::Rejected(e)) => {
+                let _ = req.reply.send(Err(e));
+            }
+            Err(StageError::Io(e)) => {
+                failure = Some(e);
+                pending.push((req.reply, None));
+            }
+        }
+    }
+
+    if failure.is_none() {
+        for part in partitions.iter_mut().filter(|p| p.touched) {
+            if let Err(e) = part.flush_and_sync(cfg, shared) {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+
+    match failure {
+        None => {
+            for part in partitions.iter_mut().filter(|p| p.touched) {
+                let changes = part.commit();
+                let next_seq = {
+                    let mut index = lock(&shared.partitions[part.id as usize]);
+                    index.publish(changes);
+                    index.next_seq
+                };
+                // watch: holds only the latest value; readers never block the writer.
+                shared.watches[part.id as usize].send_replace(next_seq);
+            }
+            for (reply, receipt) in pending {
+                let result = receipt.ok_or(LogError::Closed);
+                let _ = reply.send(result);
+            }
+        }
+        Some(e) => {
+            tracing::error!(error = %e, requests = pending.len(), "telemetry batch write failed");
+            for part in partitions.iter_mut().filter(|p| p.touched) {
+                part.rollback(cfg);
+            }
+            for (reply, _) in pending {
+                let _ = reply.send(Err(LogError::Io(io::Error::new(e.kind(), e.to_string()))));
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The command line, as clap types. Settings read flags first, then `FERROHUB_*`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferrohub",
+    version,
+    about = "A self-hosted server for Azure IoT Hub devices and back ends"
+)]
+pub struct Cli {
+    /// The data directory (database, telemetry, CA). Default ./ferrohub-data.
+    #[arg(long, global = true, env = "FERROHUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Service connection string for commands that call the REST API (else the owner policy
+    /// from --data-dir is used).
+    #[arg(
+        long,
+        global = true,
+        env = "FERROHUB_CONNECTION_STRING",
+        hide_env_values = true
+    )]
+    pub connection_string: Option<String>,
+
+    /// CA certificate to trust for the REST API (default <data-dir>/ca.pem).
+    #[arg(long, global = true, env = "FERROHUB_CA")]
+    pub ca: Option<PathBuf>,
+
+    /// Address of the REST API when it is not the connection string's host on the port the
+    /// server recorded in the data directory, e.g. 127.0.0.1:8443.
+    #[arg(long, global = true, env = "FERROHUB_API_ADDRESS")]
+    pub api_address: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Hubs and their connection strings.
+    #[command(subcommand)]
+    Hub(HubCommand),
+    /// Device identities.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Print a device or module SAS token.
+    SasToken(SasTokenArgs),
+    /// Print telemetry from the built-in endpoint, like `az iot hub monitor-events`.
+    Monitor(MonitorArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Host name devices and services use (repeatable; the first is the default hub's).
+    #[arg(long = "hostname", env = "FERROHUB_HOSTNAME", value_delimiter = ',')]
+    pub hostnames: Vec<String>,
+    #[arg(long, env = "FERROHUB_MQTT_PORT")]
+    pub mqtt_port: Option<u16>,
+    #[arg(long, env = "FERROHUB_HTTPS_PORT")]
+    pub https_port: Option<u16>,
+    #[arg(long, env = "FERROHUB_BIND")]
+    pub bind: Option<IpAddr>,
+    /// A ferrohub.toml to read (default ./ferrohub.toml when present).
+    #[arg(long, env = "FERROHUB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Your own server certificate chain (PEM) instead of the generated one.
+    #[arg(long, env = "FERROHUB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, env = "FERROHUB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Print a service connection string (read from --data-dir).
+    ConnectionString {
+        /// The shared access policy.
+        #[arg(long, default_value = "iothubowner")]
+        policy: String,
+        /// The hub (default: the default hub).
+        #[arg(long)]
+        hub: Option<String>,
+    },
+    /// Create another hub with its own host name, policies and registry.
+    Create {
+        name: String,
+        #[arg(long)]
+        hostname: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Create a device (keys are generated unless given).
+    Create {
+        id: String,
+        #[arg(long, requires = "secondary_key")]
+        primary_key: Option<String>,
+        #[arg(long, requires = "primary_key")]
+        secondary_key: Option<String>,
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Show a device as JSON.
+    Show { id: String },
+    /// Delete a device.
+    Delete { id: String },
+    /// List devices.
+    List,
+    /// Print the device's connection string (primary key).
+    ConnectionString { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct SasTokenArgs {
+    #[arg(long)]
+    pub device: String,
+    #[arg(long)]
+    pub module: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Only this device (and its modules).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// The consumer group; its checkpoints are committed as events are printed.
+    #[arg(long)]
+    pub consumer_group: Option<String>,
+    /// earliest, latest, or an RFC 3339 time. Default: the consumer group's checkpoint when
+    /// --consumer-group is given, else latest.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Exit after this many seconds without an event.
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented ferrohub.toml with every default.
+    Default,
+}

@@ -1,0 +1,26 @@
+//! The CLI commands. Service commands are typed clients of the REST API; only `serve`,
+//! `hub connection-string` and `config default` work on the data directory itself.
+
+pub mod context;
+pub mod device;
+pub mod hub;
+pub mod monitor;
+pub mod sas_token;
+pub mod serve;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = context::Context::from_cli(&cli);
+    match cli.command {
+        Command::Serve(args) => serve::serve(&ctx, args).await,
+        Command::Hub(cmd) => hub::run(&ctx, cmd).await,
+        Command::Device(cmd) => device::run(&ctx, cmd).await,
+        Command::SasToken(args) => sas_token::run(&ctx, args).await,
+        Command::Monitor(args) => monitor::run(&ctx, args).await,
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", crate::config::EXAMPLE);
+            Ok(())
+        }
+    }
+}
