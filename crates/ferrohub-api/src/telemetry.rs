@@ -275,9 +275,12 @@ pub async fn delete_group(
             "ConsumerGroupNotFound",
             format!("The consumer group {name} does not exist"),
         )),
-        Err(ferrohub_log::LogError::InvalidConsumerGroupName(_)) => Err(ApiError::bad_request(
-            format!("The consumer group {name} cannot be deleted"),
-        )),
+        Err(
+            ferrohub_log::LogError::InvalidConsumerGroupName(_)
+            | ferrohub_log::LogError::ConsumerGroupProtected(_),
+        ) => Err(ApiError::bad_request(format!(
+            "The consumer group {name} cannot be deleted"
+        ))),
         Err(e) => Err(internal(e)),
     }
 }

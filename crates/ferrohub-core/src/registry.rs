@@ -63,10 +63,10 @@ impl Hub {
         spec: IdentitySpec,
         precondition: Option<Precondition>,
     ) -> Result<(DeviceRecord, PutOutcome), HubError> {
-        let authentication = normalise_authentication(spec.authentication.clone())?;
         let now = format_time(self.now());
         match precondition {
             None => {
+                let authentication = normalise_authentication(spec.authentication.clone())?;
                 let record = DeviceRecord {
                     hub: hub.clone(),
                     device_id: identity.device_id.clone(),
@@ -97,6 +97,10 @@ impl Hub {
                     .get_identity(hub.clone(), identity.clone())
                     .await?
                     .ok_or_else(|| not_found(identity))?;
+                let authentication = normalise_authentication(keep_unset_keys(
+                    spec.authentication.clone(),
+                    &old.authentication,
+                ))?;
                 let status_changed = old.status != spec.status;
                 let keys_changed = old.authentication != authentication;
                 let record = DeviceRecord {
@@ -218,6 +222,24 @@ fn map_missing(e: StoreError, identity: &Identity, creating: bool) -> HubError {
         (StoreError::NotFound, _) => not_found(identity),
         (other, _) => other.into(),
     }
+}
+
+/// On update, keys left empty keep their stored values (an update that only changes the
+/// status must not silently rotate credentials); give new keys to rotate them.
+fn keep_unset_keys(
+    mut new: DeviceAuthentication,
+    old: &DeviceAuthentication,
+) -> DeviceAuthentication {
+    if new.kind == old.kind && new.kind == AuthenticationType::Sas {
+        let blank = |k: &Option<String>| k.as_deref().is_none_or(str::is_empty);
+        if blank(&new.primary_key) {
+            new.primary_key = old.primary_key.clone();
+        }
+        if blank(&new.secondary_key) {
+            new.secondary_key = old.secondary_key.clone();
+        }
+    }
+    new
 }
 
 /// Generates missing keys and checks given ones. Empty strings count as missing, because

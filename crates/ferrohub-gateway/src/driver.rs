@@ -80,20 +80,23 @@ pub async fn drive<S>(
         }
         let deadline = conn.session.poll_timeout();
         let reading = conn.session.accepts_input();
+        // Biased: shutdown and hub events (takeover, revocation) win over new input, so a
+        // kicked connection never serves another packet; durable results before new reads.
         tokio::select! {
-            read = reader.read_buf(&mut input), if reading => match read {
-                Ok(0) | Err(_) => conn.session.handle_transport_closed(Instant::now()),
-                Ok(_) => {}
-            },
-            Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
-                conn.session.handle_telemetry_result(Instant::now(), ticket, outcome);
-            }
+            biased;
+            () = shutdown.requested() => conn.session.handle_hub_event(Instant::now(), HubEvent::Shutdown),
             event = recv_event(&mut conn.events) => {
                 // A dropped sender means the presence slot was replaced or revoked.
                 conn.session.handle_hub_event(Instant::now(), event.unwrap_or(HubEvent::Revoked));
             }
             () = sleep_until(deadline) => conn.session.handle_timeout(Instant::now()),
-            () = shutdown.requested() => conn.session.handle_hub_event(Instant::now(), HubEvent::Shutdown),
+            Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
+                conn.session.handle_telemetry_result(Instant::now(), ticket, outcome);
+            }
+            read = reader.read_buf(&mut input), if reading => match read {
+                Ok(0) | Err(_) => conn.session.handle_transport_closed(Instant::now()),
+                Ok(_) => {}
+            },
         }
     };
     // A Will, if the session emitted one, and every append already started still complete.

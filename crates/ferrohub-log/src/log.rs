@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::checkpoints::ConsumerGroups;
 use crate::partition::PartitionIndex;
-use crate::writer::{self, APPEND_QUEUE_CAPACITY, AppendRequest, WriterConfig};
+use crate::writer::{self, APPEND_QUEUE_CAPACITY, AppendRequest, Command, WriterConfig};
 use crate::{
     AppendReceipt, EventData, LogConfig, LogError, StartPosition, StoredEvent, TelemetryLog,
     fsutil, recover, retention, routing,
@@ -50,7 +50,7 @@ struct Inner {
     config: LogConfig,
     shared: Arc<Shared>,
     /// `None` after shutdown. Bounded: see `APPEND_QUEUE_CAPACITY` (backpressure).
-    sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    sender: Mutex<Option<mpsc::Sender<Command>>>,
     /// Becomes `true` when the writer thread has exited.
     writer_stopped: watch::Receiver<bool>,
     groups: ConsumerGroups,
@@ -176,11 +176,16 @@ impl SegmentLog {
         })
     }
 
-    /// Stops accepting appends, lets the writer finish every append already queued (they
-    /// resolve normally) and waits for the writer thread to exit. Appends issued after
-    /// this fail with `LogError::Closed`. Idempotent.
+    /// Stops accepting appends, lets the writer finish every append queued before it
+    /// (they resolve normally; appends that were still waiting for queue room resolve
+    /// with `LogError::Closed`) and waits for the writer thread to exit. Appends issued
+    /// after this fail with `LogError::Closed`. Idempotent.
     pub async fn shutdown(&self) {
-        drop(lock(&self.inner.sender).take());
+        let sender = lock(&self.inner.sender).take();
+        if let Some(sender) = sender {
+            // Waits for queue room like any append; fails only if the writer is gone.
+            let _ = sender.send(Command::Stop).await;
+        }
         let mut stopped = self.inner.writer_stopped.clone();
         // Err only if the writer's sender vanished, which also means it has exited.
         let _ = stopped.wait_for(|stopped| *stopped).await;
@@ -221,22 +226,31 @@ impl TelemetryLog for SegmentLog {
                 partition,
             ))));
         }
-        // Taken now, not at first poll: an append issued before `shutdown` still completes.
-        let sender = lock(&self.inner.sender).clone();
+        // Enqueued now, at the call, not at first poll: callers issue appends in arrival
+        // order and a device's records must land in that order (futures may be first polled
+        // in any order). Only when the queue is full does the future wait for room, in FIFO
+        // order among waiters.
+        let Some(sender) = lock(&self.inner.sender).clone() else {
+            return Box::pin(std::future::ready(Err(LogError::Closed)));
+        };
+        // oneshot: capacity 1, the writer sends exactly one result.
+        let (reply, receipt) = oneshot::channel();
+        let request = Command::Append(AppendRequest {
+            partition,
+            event,
+            reply,
+        });
+        let waiting = match sender.try_send(request) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(request)) => Some((sender, request)),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Box::pin(std::future::ready(Err(LogError::Closed)));
+            }
+        };
         Box::pin(async move {
-            let sender = sender.ok_or(LogError::Closed)?;
-            // oneshot: capacity 1, the writer sends exactly one result.
-            let (reply, receipt) = oneshot::channel();
-            sender
-                .send(AppendRequest {
-                    partition,
-                    event,
-                    reply,
-                })
-                .await
-                .map_err(|_| LogError::Closed)?;
-            // Release our sender so shutdown is not held up by a finished append.
-            drop(sender);
+            if let Some((sender, request)) = waiting {
+                sender.send(request).await.map_err(|_| LogError::Closed)?;
+            }
             receipt.await.map_err(|_| LogError::Closed)?
         })
     }

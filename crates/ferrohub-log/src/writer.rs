@@ -42,6 +42,15 @@ pub(crate) struct AppendRequest {
 
 pub(crate) type Reply = oneshot::Sender<Result<AppendReceipt, LogError>>;
 
+/// What travels over the append queue.
+pub(crate) enum Command {
+    Append(AppendRequest),
+    /// Sent by `shutdown`: finish what is queued ahead of it, then exit. Needed because
+    /// futures that still wait for queue room hold sender clones, so "all senders
+    /// dropped" alone could keep the writer (and `shutdown`) waiting forever.
+    Stop,
+}
+
 #[derive(Clone, Copy)]
 pub(crate) struct WriterConfig {
     pub segment_max_bytes: u64,
@@ -294,12 +303,13 @@ impl Writer {
         Ok(Writer { partitions, cfg })
     }
 
-    /// Starts the thread. It processes batches until every sender is gone (shutdown or
-    /// drop), which also means every queued request has been answered; then it calls
-    /// `on_exit` (also if it panics, so `shutdown` never waits forever).
+    /// Starts the thread. It processes batches until it receives `Command::Stop` or every
+    /// sender is gone (the log was dropped); requests still queued after that are dropped,
+    /// which resolves them with `LogError::Closed`. Then it calls `on_exit` (also if it
+    /// panics, so `shutdown` never waits forever).
     pub(crate) fn spawn(
         self,
-        rx: mpsc::Receiver<AppendRequest>,
+        rx: mpsc::Receiver<Command>,
         shared: Arc<Shared>,
         on_exit: impl FnOnce() + Send + 'static,
     ) -> io::Result<()> {
@@ -322,22 +332,35 @@ impl Writer {
 }
 
 fn run(
-    mut rx: mpsc::Receiver<AppendRequest>,
+    mut rx: mpsc::Receiver<Command>,
     mut partitions: Vec<Partition>,
     shared: &Shared,
     cfg: WriterConfig,
 ) {
     let mut batch = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(req) => batch.push(req),
-                Err(_) => break,
+    let mut stop = false;
+    while !stop {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Append(req) => batch.push(req),
+                Command::Stop => {
+                    stop = true;
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
         process_batch(&mut batch, &mut partitions, shared, cfg);
     }
+    // Refuse what is still queued: senders see a closed channel, queued replies are
+    // dropped (-> `LogError::Closed`) when `rx` goes out of scope.
+    rx.close();
 }
 
 fn process_batch(

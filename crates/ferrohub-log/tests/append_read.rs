@@ -155,11 +155,7 @@ async fn everything_survives_a_reopen_after_drop_and_appends_continue() {
     }
     let next = log.append(0, event(99)).await.unwrap();
     assert_eq!(next.sequence_number, 13);
-    let last_before = receipts
-        .iter()
-        .filter(|r| r.partition == 0)
-        .next_back()
-        .unwrap();
+    let last_before = receipts.iter().rfind(|r| r.partition == 0).unwrap();
     assert!(next.offset > last_before.offset);
     assert!(next.enqueued_time_ms >= last_before.enqueued_time_ms);
     assert_eq!(

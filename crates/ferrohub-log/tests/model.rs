@@ -14,7 +14,7 @@ fn arb_event() -> impl Strategy<Value = EventData> {
     let prop = ("[a-z-]{0,8}", "\\PC{0,12}");
     (
         proptest::collection::vec(any::<u8>(), 0..300),
-        proptest::collection::vec(prop.clone(), 0..4),
+        proptest::collection::vec(prop, 0..4),
         proptest::collection::vec(prop, 0..3),
     )
         .prop_map(|(body, properties, system_properties)| EventData {

@@ -3,7 +3,7 @@
 //! One connection per command is plenty for a CLI; hyper's http1 client over tokio-rustls,
 //! with no connection pool and no extra HTTP client dependency.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,6 +26,8 @@ pub struct ApiClient {
     pub credentials: ServiceConnectionString,
     /// `host:port` to dial.
     pub address: String,
+    /// The name the server's certificate must carry (default: the connection string's host).
+    pub server_name: String,
     tls: Arc<rustls::ClientConfig>,
 }
 
@@ -73,9 +75,10 @@ impl ApiClient {
     pub fn new(
         credentials: ServiceConnectionString,
         address: String,
-        ca: &PathBuf,
+        ca: &Path,
     ) -> anyhow::Result<Self> {
         Ok(Self {
+            server_name: credentials.host_name.clone(),
             credentials,
             address,
             tls: tls_config(ca)?,
@@ -100,6 +103,44 @@ impl ApiClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> anyhow::Result<Response<Incoming>> {
+        self.send_with_headers(method, path, body, &[]).await
+    }
+
+    /// Like `send`, with extra headers (such as `If-Match`).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<Response<Incoming>> {
+        let bytes = match body {
+            Some(v) => Bytes::from(serde_json::to_vec(&v)?),
+            None => Bytes::new(),
+        };
+        self.request(method, path, bytes, headers).await
+    }
+
+    /// Sends raw body bytes and returns only the status (for malformed-input checks).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> anyhow::Result<StatusCode> {
+        let response = self.request(method, path, body, &[]).await?;
+        let status = response.status();
+        let _ = response.into_body().collect().await;
+        Ok(status)
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, String)],
+    ) -> anyhow::Result<Response<Incoming>> {
         let tcp = TcpStream::connect(&self.address).await.with_context(|| {
             format!(
                 "cannot reach the ferrohub REST API at {}; is `ferrohub serve` running?",
@@ -107,8 +148,8 @@ impl ApiClient {
             )
         })?;
         let host = self.credentials.host_name.clone();
-        let name = ServerName::try_from(host.clone())
-            .with_context(|| format!("{host} is not a valid server name"))?;
+        let name = ServerName::try_from(self.server_name.clone())
+            .with_context(|| format!("{} is not a valid server name", self.server_name))?;
         let tls = TlsConnector::from(self.tls.clone())
             .connect(name, tcp)
             .await
@@ -117,19 +158,17 @@ impl ApiClient {
             })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(conn);
-        let (bytes, content_type) = match body {
-            Some(v) => (Bytes::from(serde_json::to_vec(&v)?), "application/json"),
-            None => (Bytes::new(), "application/json"),
-        };
         let separator = if path.contains('?') { '&' } else { '?' };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(format!("{path}{separator}api-version=2021-04-12"))
             .header("host", host)
             .header("authorization", self.token()?)
-            .header("content-type", content_type)
-            .body(Full::new(bytes))?;
-        Ok(sender.send_request(request).await?)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        Ok(sender.send_request(request.body(Full::new(body))?).await?)
     }
 
     /// Sends one request and collects the body.

@@ -60,7 +60,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let identity = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => pki::load_identity(cert, key)?,
-        _ => pki::ensure_dev_identity(&config.data_dir, &config.hostnames)?,
+        _ => pki::ensure_dev_identity(&config.data_dir, &certificate_names(&config).await)?,
     };
     let mqtt = TcpListener::bind(SocketAddr::new(config.bind, config.mqtt_port))
         .await
@@ -145,6 +145,25 @@ fn print_banner(hub: &ferrohub_core::Hub, config: &ServeConfig, record: &ServerR
     println!(
         "    ferrohub --data-dir {dir} device create my-device && ferrohub --data-dir {dir} device connection-string my-device"
     );
+}
+
+/// The configured host names plus those of every hub created earlier, so the development
+/// certificate covers all hubs (a hub created while running is covered after a restart).
+async fn certificate_names(config: &ServeConfig) -> Vec<String> {
+    use ferrohub_store::HubCatalog;
+    let mut names = config.hostnames.clone();
+    let db = crate::server::database_path(&config.data_dir);
+    if db.exists()
+        && let Ok(store) = ferrohub_store_sqlite::SqliteStore::open(&db)
+        && let Ok(hubs) = store.hubs().await
+    {
+        for h in hubs {
+            if !names.contains(&h.hostname) {
+                names.push(h.hostname);
+            }
+        }
+    }
+    names
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

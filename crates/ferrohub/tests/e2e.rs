@@ -1,0 +1,22 @@
+//! End-to-end tests: the real server on port 0 (real TLS, real SQLite file, real log),
+//! driven by an independent MQTT client (rumqttc), raw sockets, and the REST API.
+//!
+//! One test binary with modules, so the server is linked once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "e2e/support.rs"]
+mod support;
+
+#[path = "e2e/auth.rs"]
+mod auth;
+#[path = "e2e/connect_rules.rs"]
+mod connect_rules;
+#[path = "e2e/framing.rs"]
+mod framing;
+#[path = "e2e/hubs.rs"]
+mod hubs;
+#[path = "e2e/registry.rs"]
+mod registry;
+#[path = "e2e/telemetry.rs"]
+mod telemetry;

@@ -1,0 +1,350 @@
+//! Hostile group C: authentication. Each refusal gets the CONNACK code the SDKs map to an
+//! unauthorized (4/5) or disabled (3) error, then a close.
+
+use std::time::Duration;
+
+use ferrohub_mqtt::{ConnectReturnCode, Packet};
+use hyper::Method;
+use serde_json::json;
+
+use crate::support::{HOST, Next, TestServer, connect_packet, device_token, unix_now};
+
+async fn connack(s: &TestServer, client_id: &str, password: Option<String>) -> ConnectReturnCode {
+    let mut raw = s.raw().await;
+    raw.send(&connect_packet(client_id, password)).await;
+    let code = match raw.next().await {
+        Next::Packet(Packet::ConnAck(a)) => a.code,
+        other => panic!("expected a CONNACK, got {other:?}"),
+    };
+    if code != ConnectReturnCode::Accepted {
+        assert_eq!(
+            raw.next_within(Duration::from_secs(1)).await,
+            Next::Closed,
+            "a refusal is followed by a close"
+        );
+    }
+    code
+}
+
+#[tokio::test]
+async fn tokens_that_are_expired_forged_or_for_someone_else_are_refused() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let key10 = s.create_device("dev10").await;
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key, 3600))).await,
+        ConnectReturnCode::Accepted
+    );
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key, -1))).await,
+        ConnectReturnCode::NotAuthorized,
+        "expired"
+    );
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key10, 3600))).await,
+        ConnectReturnCode::NotAuthorized,
+        "another device's key"
+    );
+    assert_eq!(
+        connack(&s, "dev10", Some(device_token("dev1", &key10, 3600))).await,
+        ConnectReturnCode::NotAuthorized,
+        "dev1's sr for dev10"
+    );
+    let other_hub =
+        ferrohub_protocol::sas::sign("elsewhere/devices/dev1", &key, unix_now() + 60, None)
+            .unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(other_hub)).await,
+        ConnectReturnCode::NotAuthorized,
+        "another hub's sr"
+    );
+    let upper =
+        ferrohub_protocol::sas::sign(&format!("{HOST}/devices/DEV1"), &key, unix_now() + 60, None)
+            .unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(upper)).await,
+        ConnectReturnCode::NotAuthorized,
+        "changed case"
+    );
+    let trailing = ferrohub_protocol::sas::sign(
+        &format!("{HOST}/devices/dev1/"),
+        &key,
+        unix_now() + 60,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(trailing)).await,
+        ConnectReturnCode::NotAuthorized,
+        "trailing slash"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_or_missing_passwords_are_refused_without_a_crash() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    assert_eq!(
+        connack(&s, "dev1", None).await,
+        ConnectReturnCode::BadUserNameOrPassword
+    );
+    assert_eq!(
+        connack(&s, "dev1", Some("not a token".into())).await,
+        ConnectReturnCode::BadUserNameOrPassword
+    );
+    assert_eq!(
+        connack(
+            &s,
+            "dev1",
+            Some("SharedAccessSignature sr=a&sr=b&sig=YQ==&se=1".into())
+        )
+        .await,
+        ConnectReturnCode::BadUserNameOrPassword,
+        "duplicate field"
+    );
+    assert_eq!(
+        connack(
+            &s,
+            "dev1",
+            Some(format!(
+                "SharedAccessSignature sr={}&sig=YQ==&se=1",
+                "a".repeat(65_000)
+            ))
+        )
+        .await,
+        ConnectReturnCode::BadUserNameOrPassword,
+        "64 KB password"
+    );
+    assert_eq!(
+        connack(
+            &s,
+            "dev1",
+            Some("SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&sig=YQ==&se=-5".into())
+        )
+        .await,
+        ConnectReturnCode::BadUserNameOrPassword,
+        "negative se"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn policy_tokens_need_the_device_connect_right() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    let device_policy = s.policy("device");
+    let service_policy = s.policy("service");
+    let resource = format!("{HOST}/devices/dev1");
+    let good = ferrohub_protocol::sas::sign(
+        &resource,
+        &device_policy.key,
+        unix_now() + 60,
+        Some("device"),
+    )
+    .unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(good)).await,
+        ConnectReturnCode::Accepted
+    );
+    let hub_wide =
+        ferrohub_protocol::sas::sign(HOST, &device_policy.key, unix_now() + 60, Some("device"))
+            .unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(hub_wide)).await,
+        ConnectReturnCode::Accepted,
+        "a hub-scoped sr covers every device"
+    );
+    let no_right = ferrohub_protocol::sas::sign(
+        &resource,
+        &service_policy.key,
+        unix_now() + 60,
+        Some("service"),
+    )
+    .unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(no_right)).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    let unknown =
+        ferrohub_protocol::sas::sign(&resource, &device_policy.key, unix_now() + 60, Some("nope"))
+            .unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(unknown)).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    let policy_key_without_skn =
+        ferrohub_protocol::sas::sign(&resource, &device_policy.key, unix_now() + 60, None).unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(policy_key_without_skn)).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_secondary_key_is_accepted() {
+    let s = TestServer::start().await;
+    let d = s
+        .api()
+        .call_ok(Method::PUT, "/devices/dev1", Some(json!({})))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let secondary = d["authentication"]["symmetricKey"]["secondaryKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &secondary, 60))).await,
+        ConnectReturnCode::Accepted
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn disabled_devices_get_connack_3_and_disabling_drops_a_live_connection() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut live = s.raw().await;
+    live.connect_as("dev1", &key).await;
+    s.api()
+        .send_with_headers(
+            Method::PUT,
+            "/devices/dev1",
+            Some(json!({"status": "disabled"})),
+            &[("if-match", "*".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        live.next_within(Duration::from_secs(1)).await,
+        Next::Closed,
+        "dropped within 1 s"
+    );
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key, 60))).await,
+        ConnectReturnCode::ServerUnavailable
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn deleted_devices_are_dropped_and_then_refused() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut live = s.raw().await;
+    live.connect_as("dev1", &key).await;
+    s.api()
+        .call_ok(Method::DELETE, "/devices/dev1", None)
+        .await
+        .unwrap();
+    assert_eq!(live.next_within(Duration::from_secs(1)).await, Next::Closed);
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key, 60))).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn regenerating_keys_closes_sessions_and_refuses_the_old_key() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut live = s.raw().await;
+    live.connect_as("dev1", &key).await;
+    s.api()
+        .send_with_headers(
+            Method::PUT,
+            "/devices/dev1",
+            Some(json!({"authentication": {"symmetricKey": {
+                "primaryKey": "bmV3LXByaW1hcnkta2V5LTAxMjM0NTY3ODkwMTIzNDU=",
+                "secondaryKey": "bmV3LXNlY29uZGFyeS1rZXktMDEyMzQ1Njc4OTAxMjM="
+            }}})),
+            &[("if-match", "\"*\"".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(live.next_within(Duration::from_secs(1)).await, Next::Closed);
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key, 60))).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_connection_closes_when_its_token_expires() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.send(&connect_packet("dev1", Some(device_token("dev1", &key, 2))))
+        .await;
+    assert!(
+        matches!(raw.next().await, Next::Packet(Packet::ConnAck(a)) if a.code == ConnectReturnCode::Accepted)
+    );
+    // Closed at expiry (within 2 s of it), well before keep-alive (60 s) could.
+    assert_eq!(raw.next_within(Duration::from_secs(4)).await, Next::Closed);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_newer_connection_takes_over_the_identity() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut first = s.raw().await;
+    first.connect_as("dev1", &key).await;
+    let mut second = s.raw().await;
+    second.connect_as("dev1", &key).await;
+    assert_eq!(
+        first.next_within(Duration::from_secs(1)).await,
+        Next::Closed
+    );
+    second.send(&Packet::PingReq).await;
+    assert_eq!(second.next().await, Next::Packet(Packet::PingResp));
+    let service = s
+        .api()
+        .call_ok(Method::GET, "/statistics/service", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(service["connectedDeviceCount"], 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn racing_connects_for_one_identity_leave_exactly_one_connected() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        clients.push(s.raw().await);
+    }
+    let token = device_token("dev1", &key, 3600);
+    let mut tasks = Vec::new();
+    for mut c in clients {
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            c.send(&connect_packet("dev1", Some(token))).await;
+            assert!(matches!(c.next().await, Next::Packet(Packet::ConnAck(_))));
+            c
+        }));
+    }
+    // Every CONNECT must be answered before probing, or an early one may still hold the
+    // identity when probed and be taken over only afterwards.
+    let mut connected = Vec::new();
+    for t in tasks {
+        connected.push(t.await.unwrap());
+    }
+    let mut survivors = 0;
+    for mut c in connected {
+        c.send(&Packet::PingReq).await;
+        if c.next_within(Duration::from_secs(2)).await == Next::Packet(Packet::PingResp) {
+            survivors += 1;
+        }
+    }
+    assert_eq!(survivors, 1);
+    s.stop().await;
+}

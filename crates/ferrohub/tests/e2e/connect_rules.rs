@@ -1,0 +1,288 @@
+//! Hostile group B (CONNECT) and D (authorization) through raw packets.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrohub_mqtt::{ConnectReturnCode, Packet, Publish, QoS, Subscribe, Will};
+
+use crate::support::{Next, TestServer, connect_packet, device_token};
+
+fn connack(code: ConnectReturnCode) -> Next {
+    Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
+        session_present: false,
+        code,
+    }))
+}
+
+#[tokio::test]
+async fn protocol_level_5_gets_connack_1_then_close() {
+    let s = TestServer::start().await;
+    let mut raw = s.raw().await;
+    // CONNECT, "MQTT", level 5, flags 0x02, keep-alive 60, MQTT 5 properties length 0, id "a".
+    raw.send_bytes(&[
+        0x10, 0x0e, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0, 0, 1, b'a',
+    ])
+    .await;
+    assert_eq!(
+        raw.next().await,
+        connack(ConnectReturnCode::UnacceptableProtocolVersion)
+    );
+    assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_protocol_name_other_than_mqtt_closes_without_connack() {
+    let s = TestServer::start().await;
+    let mut raw = s.raw().await;
+    raw.send_bytes(&[
+        0x10, 0x0d, 0, 4, b'M', b'Q', b'X', b'X', 4, 0x02, 0, 60, 0, 1, b'a',
+    ])
+    .await;
+    assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_reserved_connect_flag_closes() {
+    let s = TestServer::start().await;
+    let mut raw = s.raw().await;
+    raw.send_bytes(&[
+        0x10, 0x0d, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x03, 0, 60, 0, 1, b'a',
+    ])
+    .await;
+    assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn empty_client_id_gets_connack_2() {
+    let s = TestServer::start().await;
+    let mut raw = s.raw().await;
+    raw.send(&connect_packet("", Some("x".into()))).await;
+    assert_eq!(
+        raw.next().await,
+        connack(ConnectReturnCode::IdentifierRejected)
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_username_naming_another_device_or_hub_is_refused() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
+    else {
+        unreachable!()
+    };
+    c.username = Some("localhost/dev2/?api-version=2021-04-12".into());
+    raw.send(&Packet::Connect(c.clone())).await;
+    assert_eq!(
+        raw.next().await,
+        connack(ConnectReturnCode::IdentifierRejected)
+    );
+    let mut raw = s.raw().await;
+    c.username = Some("foreign.example/dev1/?api-version=2021-04-12".into());
+    raw.send(&Packet::Connect(c)).await;
+    assert_eq!(raw.next().await, connack(ConnectReturnCode::NotAuthorized));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_connect_closes_the_connection() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&connect_packet(
+        "dev1",
+        Some(device_token("dev1", &key, 60)),
+    ))
+    .await;
+    assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn any_packet_before_connect_closes() {
+    let s = TestServer::start().await;
+    let mut raw = s.raw().await;
+    raw.send(&Packet::PingReq).await;
+    assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn qos2_publish_closes_and_stores_nothing() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::ExactlyOnce,
+        retain: false,
+        topic: "devices/dev1/messages/events/".into(),
+        packet_id: Some(1),
+        payload: Bytes::from_static(b"q2"),
+    }))
+    .await;
+    assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    let log = s.hub().log_for(s.hub().default_hub()).unwrap();
+    let total: u64 = (0..log.partition_count())
+        .map(|p| log.next_sequence_number(p).unwrap())
+        .sum();
+    assert_eq!(total, 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_will_for_another_device_gets_connack_5() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
+    else {
+        unreachable!()
+    };
+    c.will = Some(Will {
+        topic: "devices/dev2/messages/events/".into(),
+        payload: Bytes::new(),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+    });
+    raw.send(&Packet::Connect(c)).await;
+    assert_eq!(raw.next().await, connack(ConnectReturnCode::NotAuthorized));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn publishing_as_another_device_closes_and_stores_nothing() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    s.create_device("dev2").await;
+    for topic in [
+        "devices/dev2/messages/events/",
+        "devices/dev1/messages/devicebound/",
+        "$iothub/twin/PATCH/properties/desired/?$rid=1",
+    ] {
+        let mut raw = s.raw().await;
+        raw.connect_as("dev1", &key).await;
+        raw.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: Some(1),
+            payload: Bytes::from_static(b"x"),
+        }))
+        .await;
+        assert_eq!(
+            raw.next_within(Duration::from_secs(1)).await,
+            Next::Closed,
+            "{topic}"
+        );
+    }
+    let log = s.hub().log_for(s.hub().default_hub()).unwrap();
+    let total: u64 = (0..log.partition_count())
+        .map(|p| log.next_sequence_number(p).unwrap())
+        .sum();
+    assert_eq!(total, 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn subscribing_outside_the_documented_filters_closes() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    for filter in [
+        "#",
+        "+/#",
+        "devices/+/messages/devicebound/#",
+        "$iothub/#",
+        "devices/dev2/messages/devicebound/#",
+    ] {
+        let mut raw = s.raw().await;
+        raw.connect_as("dev1", &key).await;
+        raw.send(&Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![(filter.into(), QoS::AtLeastOnce)],
+        }))
+        .await;
+        assert_eq!(
+            raw.next_within(Duration::from_secs(1)).await,
+            Next::Closed,
+            "{filter}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn documented_subscriptions_are_granted_at_most_qos1_and_kept_across_reconnects() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&Packet::Subscribe(Subscribe {
+        packet_id: 3,
+        filters: vec![
+            (
+                "devices/dev1/messages/devicebound/#".into(),
+                QoS::ExactlyOnce,
+            ),
+            ("$iothub/methods/POST/#".into(), QoS::AtMostOnce),
+        ],
+    }))
+    .await;
+    match raw.next().await {
+        Next::Packet(Packet::SubAck(a)) => assert_eq!(
+            a.codes,
+            vec![
+                ferrohub_mqtt::SubAckCode::Granted(QoS::AtLeastOnce),
+                ferrohub_mqtt::SubAckCode::Granted(QoS::AtMostOnce)
+            ]
+        ),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    raw.send(&Packet::Disconnect).await;
+    assert_eq!(raw.next().await, Next::Closed);
+    let mut again = s.raw().await;
+    again
+        .send(&connect_packet(
+            "dev1",
+            Some(device_token("dev1", &key, 60)),
+        ))
+        .await;
+    assert_eq!(
+        again.next().await,
+        Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
+            session_present: true,
+            code: ConnectReturnCode::Accepted
+        })),
+        "CleanSession=0 keeps the stored session"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn keep_alive_silence_closes_after_one_and_a_half_intervals() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 3600)))
+    else {
+        unreachable!()
+    };
+    c.keep_alive = 1;
+    raw.send(&Packet::Connect(c)).await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
+    let started = std::time::Instant::now();
+    assert_eq!(raw.next_within(Duration::from_secs(3)).await, Next::Closed);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "not before 1.5 x keep-alive"
+    );
+    s.stop().await;
+}

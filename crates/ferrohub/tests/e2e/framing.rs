@@ -1,0 +1,143 @@
+//! Hostile group A: framing, before and after authentication.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ferrohub_mqtt::Packet;
+
+use crate::support::{Next, TestServer, connect_packet, device_token};
+
+/// Bytes that must make the server close without answering, sent after a good CONNECT.
+const CLOSERS: &[(&str, &[u8])] = &[
+    (
+        "fifth remaining-length byte",
+        &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01],
+    ),
+    ("packet type 0", &[0x00, 0x00]),
+    ("packet type 15", &[0xf0, 0x00]),
+    ("client sends CONNACK", &[0x20, 0x02, 0x00, 0x00]),
+    ("client sends SUBACK", &[0x90, 0x03, 0x00, 0x01, 0x00]),
+    ("client sends UNSUBACK", &[0xb0, 0x02, 0x00, 0x01]),
+    ("client sends PINGRESP", &[0xd0, 0x00]),
+    (
+        "SUBSCRIBE with flags 0000",
+        &[0x80, 0x06, 0x00, 0x01, 0x00, 0x01, b'a', 0x01],
+    ),
+    ("PUBLISH QoS 3", &[0x36, 0x05, 0x00, 0x01, b'a', 0x00, 0x01]),
+    (
+        "inner length past the packet",
+        &[0x30, 0x03, 0x00, 0x09, b'a'],
+    ),
+    ("packet id 0", &[0x32, 0x05, 0x00, 0x01, b'a', 0x00, 0x00]),
+    ("SUBSCRIBE without filters", &[0x82, 0x02, 0x00, 0x01]),
+    ("empty topic", &[0x30, 0x02, 0x00, 0x00]),
+    ("wildcard in topic", &[0x30, 0x03, 0x00, 0x01, b'#']),
+    ("invalid UTF-8 topic", &[0x30, 0x03, 0x00, 0x01, 0xff]),
+    ("NUL in topic", &[0x30, 0x03, 0x00, 0x01, 0x00]),
+    (
+        "declared length above the maximum",
+        &[0x30, 0xff, 0xff, 0xff, 0x7f],
+    ),
+];
+
+#[tokio::test]
+async fn malformed_frames_after_connect_close_the_connection() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    for (name, bytes) in CLOSERS {
+        let mut raw = s.raw().await;
+        raw.connect_as("dev1", &key).await;
+        raw.send_bytes(bytes).await;
+        assert_eq!(
+            raw.next_within(Duration::from_secs(1)).await,
+            Next::Closed,
+            "{name}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_before_connect_close_without_connack() {
+    let s = TestServer::start().await;
+    for (name, bytes) in CLOSERS {
+        let mut raw = s.raw().await;
+        raw.send_bytes(bytes).await;
+        assert_eq!(
+            raw.next_within(Duration::from_secs(1)).await,
+            Next::Closed,
+            "{name}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_connect_split_at_every_byte_is_processed() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let mut bytes = BytesMut::new();
+    ferrohub_mqtt::encode(
+        &connect_packet("dev1", Some(device_token("dev1", &key, 60))),
+        &mut bytes,
+    )
+    .unwrap();
+    ferrohub_mqtt::encode(&Packet::PingReq, &mut bytes).unwrap();
+    for b in bytes.iter() {
+        raw.send_bytes(&[*b]).await;
+    }
+    assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
+    assert_eq!(raw.next().await, Next::Packet(Packet::PingResp));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn packets_sent_right_behind_connect_are_processed_in_order() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let mut bytes = BytesMut::new();
+    ferrohub_mqtt::encode(
+        &connect_packet("dev1", Some(device_token("dev1", &key, 60))),
+        &mut bytes,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        ferrohub_mqtt::encode(&Packet::PingReq, &mut bytes).unwrap();
+    }
+    raw.send_bytes(&bytes).await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
+    for _ in 0..3 {
+        assert_eq!(raw.next().await, Next::Packet(Packet::PingResp));
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_truncated_frame_then_silence_is_closed_at_the_connect_deadline() {
+    let s = TestServer::start().await;
+    let mut raw = s.raw().await;
+    raw.send_bytes(&[0x10, 0x20, 0x00]).await;
+    // The session's CONNECT deadline is 10 s.
+    assert_eq!(raw.next_within(Duration::from_secs(12)).await, Next::Closed);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn plaintext_on_the_tls_port_fails_the_handshake_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(s.mqtt_addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), tcp.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server closes the socket");
+    assert!(!buf.windows(4).any(|w| w == b"HTTP"), "no plaintext answer");
+    // The server is still serving.
+    let key = s.create_device("dev1").await;
+    s.raw().await.connect_as("dev1", &key).await;
+    s.stop().await;
+}

@@ -1,0 +1,326 @@
+//! A real server on port 0 in a temp dir, plus clients: the REST API, rumqttc, raw TLS.
+
+use std::net::SocketAddr;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use ferrohub::client::{ApiClient, segment, tls_config};
+use ferrohub::connection_string::ServiceConnectionString;
+use ferrohub::pki::ensure_dev_identity;
+use ferrohub::server::{Listeners, RunningServer, ServerOptions, start};
+use ferrohub_gateway::shutdown::{ShutdownTrigger, channel};
+use ferrohub_mqtt::{Connect, Limits, Packet, decode, encode};
+use hyper::Method;
+use rustls_pki_types::ServerName;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+pub const HOST: &str = "localhost";
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub mqtt_addr: SocketAddr,
+    pub https_addr: SocketAddr,
+    pub owner: ServiceConnectionString,
+    trigger: ShutdownTrigger,
+    running: Option<RunningServer>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir) -> Self {
+        let mqtt = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mqtt_addr, https_addr) = (mqtt.local_addr().unwrap(), https.local_addr().unwrap());
+        let hostnames = vec![HOST.to_owned(), "alias.local".to_owned()];
+        let identity = ensure_dev_identity(dir.path(), &hostnames).unwrap();
+        let options = ServerOptions {
+            data_dir: dir.path().to_path_buf(),
+            hostnames,
+            telemetry_partitions: 4,
+            telemetry_retention: Duration::from_secs(86_400),
+            identity,
+        };
+        let (trigger, shutdown) = channel();
+        let running = start(options, Listeners { mqtt, https }, shutdown)
+            .await
+            .unwrap();
+        let policy = running
+            .hub
+            .directory()
+            .policy(running.hub.default_hub(), "iothubowner")
+            .unwrap();
+        let owner = ServiceConnectionString {
+            host_name: HOST.to_owned(),
+            key_name: policy.name,
+            key: policy.primary_key,
+        };
+        Self {
+            dir,
+            mqtt_addr,
+            https_addr,
+            owner,
+            trigger,
+            running: Some(running),
+        }
+    }
+
+    pub fn hub(&self) -> &ferrohub_core::Hub {
+        &self.running.as_ref().unwrap().hub
+    }
+
+    /// Stops the server gracefully and returns its data directory for a restart.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.trigger.fire();
+        if let Some(r) = self.running.take() {
+            r.wait().await;
+        }
+        self.dir
+    }
+
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn api(&self) -> ApiClient {
+        self.api_as(self.owner.clone())
+    }
+
+    /// A client with other credentials; TLS still verifies the test certificate's name.
+    pub fn api_as(&self, credentials: ServiceConnectionString) -> ApiClient {
+        let mut client =
+            ApiClient::new(credentials, self.https_addr.to_string(), &self.ca()).unwrap();
+        client.server_name = HOST.to_owned();
+        client
+    }
+
+    pub fn policy(&self, name: &str) -> ServiceConnectionString {
+        let p = self
+            .hub()
+            .directory()
+            .policy(self.hub().default_hub(), name)
+            .unwrap();
+        ServiceConnectionString {
+            host_name: HOST.to_owned(),
+            key_name: p.name,
+            key: p.primary_key,
+        }
+    }
+
+    /// Creates a device with generated keys; returns its primary key.
+    pub async fn create_device(&self, id: &str) -> String {
+        let r = self
+            .api()
+            .call_ok(
+                Method::PUT,
+                &format!("/devices/{}", segment(id)),
+                Some(json!({"deviceId": id})),
+            )
+            .await
+            .unwrap();
+        r.json().unwrap()["authentication"]["symmetricKey"]["primaryKey"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn create_module(&self, device: &str, module: &str) -> String {
+        let r = self
+            .api()
+            .call_ok(
+                Method::PUT,
+                &format!("/devices/{}/modules/{}", segment(device), segment(module)),
+                Some(json!({"deviceId": device, "moduleId": module})),
+            )
+            .await
+            .unwrap();
+        r.json().unwrap()["authentication"]["symmetricKey"]["primaryKey"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A raw TLS connection to the MQTT port, for byte-level tests.
+    pub async fn raw(&self) -> RawClient {
+        let tcp = TcpStream::connect(self.mqtt_addr).await.unwrap();
+        let tls = TlsConnector::from(tls_config(&self.ca()).unwrap())
+            .connect(ServerName::try_from(HOST).unwrap(), tcp)
+            .await
+            .unwrap();
+        RawClient {
+            tls,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Reads `count` telemetry events of `device` from the earliest, waiting at most 10 s.
+    pub async fn events(&self, device: &str, count: usize) -> Vec<Value> {
+        use http_body_util::BodyExt;
+        let path = format!(
+            "/ferrohub/telemetry?from=earliest&deviceId={}",
+            segment(device)
+        );
+        let response = self.api().send(Method::GET, &path, None).await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "stream status {}",
+            response.status()
+        );
+        let mut body = response.into_body();
+        let mut pending = Vec::new();
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while events.len() < count {
+            let frame = tokio::time::timeout_at(deadline, body.frame())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "only {} of {count} events for {device}: {events:?}",
+                        events.len()
+                    )
+                });
+            let data = frame.unwrap().unwrap().into_data().unwrap_or_default();
+            pending.extend_from_slice(&data);
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    events.push(serde_json::from_slice(&line).unwrap());
+                }
+            }
+        }
+        events
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A device SAS token valid for `ttl` seconds.
+pub fn device_token(device: &str, key: &str, ttl: i64) -> String {
+    let expiry = (i64::try_from(unix_now()).unwrap() + ttl).max(0) as u64;
+    ferrohub_protocol::sas::sign(&format!("{HOST}/devices/{device}"), key, expiry, None).unwrap()
+}
+
+pub fn connect_packet(client_id: &str, token: Option<String>) -> Packet {
+    Packet::Connect(Connect {
+        protocol_level: 4,
+        clean_session: false,
+        keep_alive: 60,
+        client_id: client_id.to_owned(),
+        will: None,
+        username: Some(format!("{HOST}/{client_id}/?api-version=2021-04-12")),
+        password: token.map(Into::into),
+    })
+}
+
+/// A byte-level client: send anything, read packets, observe the close.
+pub struct RawClient {
+    pub tls: TlsStream<TcpStream>,
+    buf: BytesMut,
+}
+
+/// What the server did next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Packet(Packet),
+    Closed,
+}
+
+impl RawClient {
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        // The server may already have closed; a failed write shows up as Closed on read.
+        let _ = self.tls.write_all(bytes).await;
+        let _ = self.tls.flush().await;
+    }
+
+    pub async fn send(&mut self, packet: &Packet) {
+        let mut out = BytesMut::new();
+        encode(packet, &mut out).unwrap();
+        self.send_bytes(&out).await;
+    }
+
+    /// The next packet, or Closed; panics if neither happens within `within`.
+    pub async fn next_within(&mut self, within: Duration) -> Next {
+        let limits = Limits::default();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match decode(&mut self.buf, &limits) {
+                Ok(Some(p)) => return Next::Packet(p),
+                Ok(None) => {}
+                Err(e) => panic!("the server sent bytes we cannot decode: {e}"),
+            }
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.tls.read(&mut chunk)).await {
+                Err(_) => panic!("the server neither answered nor closed within {within:?}"),
+                Ok(Ok(0)) | Ok(Err(_)) => return Next::Closed,
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Next {
+        self.next_within(Duration::from_secs(5)).await
+    }
+
+    /// CONNECT as `device` with a valid token; asserts CONNACK 0.
+    pub async fn connect_as(&mut self, device: &str, key: &str) {
+        self.send(&connect_packet(
+            device,
+            Some(device_token(device, key, 3600)),
+        ))
+        .await;
+        match self.next().await {
+            Next::Packet(Packet::ConnAck(a)) => {
+                assert_eq!(a.code, ferrohub_mqtt::ConnectReturnCode::Accepted)
+            }
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+}
+
+/// A rumqttc client connected as a device over TLS.
+pub fn rumqttc_device(
+    server: &TestServer,
+    client_id: &str,
+    token: String,
+    clean: bool,
+) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let mut options = rumqttc::MqttOptions::new(client_id, HOST, server.mqtt_addr.port());
+    options.set_credentials(format!("{HOST}/{client_id}/?api-version=2021-04-12"), token);
+    options.set_clean_session(clean);
+    options.set_keep_alive(Duration::from_secs(30));
+    options.set_max_packet_size(300 * 1024, 300 * 1024);
+    options.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(tls_config(&server.ca()).unwrap()),
+    ));
+    // rumqttc dials the host name; localhost resolves to 127.0.0.1 where the server listens.
+    rumqttc::AsyncClient::new(options, 64)
+}
+
+/// Polls the event loop until `pred` accepts an event; fails after 10 s.
+pub async fn wait_for(
+    eventloop: &mut rumqttc::EventLoop,
+    mut pred: impl FnMut(&rumqttc::Event) -> bool,
+) -> rumqttc::Event {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = tokio::time::timeout_at(deadline, eventloop.poll())
+            .await
+            .expect("timed out waiting for an MQTT event")
+            .expect("the MQTT connection failed");
+        if pred(&event) {
+            return event;
+        }
+    }
+}

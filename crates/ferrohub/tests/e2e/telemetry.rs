@@ -1,0 +1,307 @@
+//! Device-to-cloud telemetry through an independent client (rumqttc) and raw packets.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrohub_mqtt::{Packet, Publish, QoS, Will};
+use hyper::{Method, StatusCode};
+use rumqttc::{Event, Incoming};
+use serde_json::json;
+
+use crate::support::{Next, TestServer, device_token, rumqttc_device, wait_for};
+
+#[tokio::test]
+async fn rumqttc_telemetry_is_stored_with_properties_and_the_authenticated_identity() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let (client, mut events) = rumqttc_device(&s, "dev1", device_token("dev1", &key, 3600), false);
+    wait_for(&mut events, |e| {
+        matches!(e, Event::Incoming(Incoming::ConnAck(_)))
+    })
+    .await;
+    let topic = "devices/dev1/messages/events/%24.mid=m%201&%24.cid=c1&%24.ct=application%2Fjson&%24.ce=utf-8&a%20b=x%26y%3Dz&%24.cdid=victim&iothub-connection-device-id=victim";
+    client
+        .publish(
+            topic,
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            br#"{"t":21.5}"#.to_vec(),
+        )
+        .await
+        .unwrap();
+    wait_for(&mut events, |e| {
+        matches!(e, Event::Incoming(Incoming::PubAck(_)))
+    })
+    .await;
+    let events = s.events("dev1", 1).await;
+    let e = &events[0];
+    assert_eq!(e["body"], r#"{"t":21.5}"#);
+    assert_eq!(e["properties"], json!({"a b": "x&y=z"}));
+    let sys = &e["systemProperties"];
+    assert_eq!(sys["message-id"], "m 1");
+    assert_eq!(sys["correlation-id"], "c1");
+    assert_eq!(sys["content-type"], "application/json");
+    assert_eq!(sys["content-encoding"], "utf-8");
+    assert_eq!(
+        sys["iothub-connection-device-id"], "dev1",
+        "identity comes from authentication"
+    );
+    assert_eq!(sys["iothub-message-source"], "Telemetry");
+    assert!(
+        sys["iothub-connection-auth-generation-id"]
+            .as_str()
+            .is_some()
+    );
+    assert!(sys["iothub-enqueuedtime"].as_str().is_some());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn many_pipelined_qos1_publishes_are_all_acknowledged_in_order_and_stored() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    let mut batch = bytes::BytesMut::new();
+    for pid in 1..=200u16 {
+        let p = Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: format!("devices/dev1/messages/events/seq={pid}"),
+            packet_id: Some(pid),
+            payload: Bytes::from(vec![b'x'; 256]),
+        });
+        ferrohub_mqtt::encode(&p, &mut batch).unwrap();
+    }
+    raw.send_bytes(&batch).await;
+    for pid in 1..=200u16 {
+        assert_eq!(
+            raw.next().await,
+            Next::Packet(Packet::PubAck(pid)),
+            "PUBACKs in PUBLISH order"
+        );
+    }
+    let events = s.events("dev1", 200).await;
+    let seqs: Vec<String> = events
+        .iter()
+        .map(|e| e["properties"]["seq"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seqs, (1..=200).map(|i| i.to_string()).collect::<Vec<_>>());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn retain_is_forwarded_as_x_opt_retain() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        topic: "devices/dev1/messages/events/".into(),
+        packet_id: Some(1),
+        payload: Bytes::from_static(b"r"),
+    }))
+    .await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(1)));
+    let e = &s.events("dev1", 1).await[0];
+    assert_eq!(e["properties"]["x-opt-retain"], "true");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_will_is_sent_as_telemetry_when_the_connection_drops_without_disconnect() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let Packet::Connect(mut c) =
+        crate::support::connect_packet("dev1", Some(device_token("dev1", &key, 3600)))
+    else {
+        unreachable!()
+    };
+    c.will = Some(Will {
+        topic: "devices/dev1/messages/events/state=lost".into(),
+        payload: Bytes::from_static(b"gone"),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+    });
+    raw.send(&Packet::Connect(c)).await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
+    drop(raw);
+    let e = &s.events("dev1", 1).await[0];
+    assert_eq!(e["body"], "gone");
+    assert_eq!(e["properties"]["iothub-MessageType"], "Will");
+    assert_eq!(e["properties"]["state"], "lost");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn module_telemetry_carries_the_module_identity() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    let key = s.create_module("dev1", "m1").await;
+    let token = ferrohub_protocol::sas::sign(
+        "localhost/devices/dev1/modules/m1",
+        &key,
+        crate::support::unix_now() + 3600,
+        None,
+    )
+    .unwrap();
+    let mut raw = s.raw().await;
+    raw.send(&crate::support::connect_packet("dev1/m1", Some(token)))
+        .await;
+    assert!(
+        matches!(raw.next().await, Next::Packet(Packet::ConnAck(a)) if a.code == ferrohub_mqtt::ConnectReturnCode::Accepted)
+    );
+    raw.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "devices/dev1/modules/m1/messages/events/%24.on=out1/".into(),
+        packet_id: Some(7),
+        payload: Bytes::from_static(b"m"),
+    }))
+    .await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(7)));
+    let e = &s.events("dev1", 1).await[0];
+    assert_eq!(e["systemProperties"]["iothub-connection-module-id"], "m1");
+    assert_eq!(e["systemProperties"]["iothub-outputname"], "out1");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_over_256_kb_closes_the_connection_and_is_not_stored() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "devices/dev1/messages/events/".into(),
+        packet_id: Some(1),
+        payload: Bytes::from(vec![0u8; 256 * 1024 + 1]),
+    }))
+    .await;
+    assert_eq!(raw.next_within(Duration::from_secs(2)).await, Next::Closed);
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "devices/dev1/messages/events/marker=1".into(),
+        packet_id: Some(2),
+        payload: Bytes::from_static(b"small"),
+    }))
+    .await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(2)));
+    let events = s.events("dev1", 1).await;
+    assert_eq!(
+        events[0]["properties"]["marker"], "1",
+        "the oversized message was not stored"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn telemetry_and_devices_survive_a_restart() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "devices/dev1/messages/events/n=1".into(),
+        packet_id: Some(1),
+        payload: Bytes::from_static(b"before"),
+    }))
+    .await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(1)));
+    drop(raw);
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir).await;
+    let e = &s.events("dev1", 1).await[0];
+    assert_eq!(e["body"], "before");
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn consumer_group_checkpoints_let_a_reader_resume() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let api = s.api();
+    assert_eq!(
+        api.call(Method::PUT, "/ferrohub/consumer-groups/readers", None)
+            .await
+            .unwrap()
+            .status,
+        StatusCode::CREATED
+    );
+    let groups = api
+        .call_ok(Method::GET, "/ferrohub/consumer-groups", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(groups.as_array().unwrap().contains(&json!("$Default")));
+    assert!(groups.as_array().unwrap().contains(&json!("readers")));
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    for pid in 1..=2u16 {
+        raw.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: format!("devices/dev1/messages/events/n={pid}"),
+            packet_id: Some(pid),
+            payload: Bytes::from_static(b"x"),
+        }))
+        .await;
+        assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(pid)));
+    }
+    let first = &s.events("dev1", 1).await[0];
+    let partition = first["partition"].as_u64().unwrap();
+    let next = first["sequenceNumber"].as_u64().unwrap() + 1;
+    api.call_ok(
+        Method::POST,
+        "/ferrohub/consumer-groups/readers/checkpoints",
+        Some(json!([{"partition": partition, "nextSequenceNumber": next}])),
+    )
+    .await
+    .unwrap();
+    let log = s.hub().log_for(s.hub().default_hub()).unwrap();
+    assert_eq!(
+        log.checkpoint("readers", partition as u32).unwrap(),
+        Some(next)
+    );
+    let missing = api
+        .call(
+            Method::POST,
+            "/ferrohub/consumer-groups/nope/checkpoints",
+            Some(json!([])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        missing.status,
+        StatusCode::NO_CONTENT,
+        "an empty commit is a no-op"
+    );
+    assert_eq!(
+        api.call(Method::DELETE, "/ferrohub/consumer-groups/$Default", None)
+            .await
+            .unwrap()
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    s.stop().await;
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Measures ferrohub and Mosquitto side by side on this machine with ferrohub-bench:
+# QoS 1 telemetry over TLS (in flight 1 and 16) and many idle TLS connections.
+#
+# Usage: scripts/bench.sh
+# Knobs (environment): DEVICES MESSAGES SIZE IDLE_DEVICES HOLD BENCH_RESULTS CARGO_TARGET_DIR
+# Needs: cargo, curl, jq, mosquitto (apt-get install -y mosquitto), a Linux /proc.
+# Raw results are JSON lines in $BENCH_RESULTS; a markdown table is printed at the end.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET_DIR/release
+DEVICES=${DEVICES:-100}
+MESSAGES=${MESSAGES:-1000}
+SIZE=${SIZE:-256}
+IDLE_DEVICES=${IDLE_DEVICES:-10000}
+HOLD=${HOLD:-20}
+FERROHUB_MQTT_PORT=18883
+FERROHUB_HTTPS_PORT=18443
+MOSQUITTO_PORT=18884
+RESULTS=${BENCH_RESULTS:-/tmp/ferrohub-bench-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+
+WORK=$(mktemp -d /tmp/ferrohub-bench.XXXXXX)
+SERVER_PID=
+FAILED=0
+
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in curl jq mosquitto; do
+    command -v "$tool" >/dev/null || { echo "bench.sh: $tool is required" >&2; exit 1; }
+done
+
+echo "== building release binaries (CARGO_TARGET_DIR=$TARGET_DIR)"
+(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release -p ferrohub -p ferrohub-bench)
+
+# 10,000 connections need 10,000 descriptors in each process; both servers inherit this.
+if ! ulimit -n 20000 2>/dev/null; then
+    echo "bench.sh: cannot raise the open-file limit to 20000 (limit $(ulimit -n));" \
+        "holding 4000 idle connections instead of $IDLE_DEVICES" >&2
+    IDLE_DEVICES=4000
+fi
+
+: >"$RESULTS"
+
+# run_bench LABEL ARGS...: one ferrohub-bench run; its JSON line is appended to $RESULTS.
+run_bench() {
+    local label=$1
+    shift
+    echo "== $label"
+    local line
+    if line=$("$BIN/ferrohub-bench" "$@" --server-pid "$SERVER_PID" --json); then
+        :
+    else
+        echo "bench.sh: $label reported errors" >&2
+        FAILED=1
+    fi
+    if [[ -n $line ]]; then
+        echo "$line" >>"$RESULTS"
+    fi
+}
+
+telemetry_args=(--devices "$DEVICES" --messages "$MESSAGES" --size "$SIZE")
+idle_args=(--devices "$IDLE_DEVICES" --hold "$HOLD")
+
+# --- ferrohub ---------------------------------------------------------------------------
+DATA=$WORK/ferrohub-data
+"$BIN/ferrohub" --data-dir "$DATA" serve \
+    --mqtt-port "$FERROHUB_MQTT_PORT" --https-port "$FERROHUB_HTTPS_PORT" \
+    >"$WORK/ferrohub.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do
+    if curl -sf --cacert "$DATA/ca.pem" "https://localhost:$FERROHUB_HTTPS_PORT/health" >/dev/null 2>&1; then
+        break
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/ferrohub.log" >&2; exit 1; }
+    sleep 0.1
+done
+CS=$("$BIN/ferrohub" --data-dir "$DATA" hub connection-string)
+hub=(--hub-connection-string "$CS" --api-address "127.0.0.1:$FERROHUB_HTTPS_PORT"
+    --mqtt-address "127.0.0.1:$FERROHUB_MQTT_PORT" --ca "$DATA/ca.pem")
+
+run_bench "ferrohub telemetry, 1 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 1
+run_bench "ferrohub telemetry, 16 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 16
+run_bench "ferrohub idle" idle "${hub[@]}" "${idle_args[@]}"
+stop_server
+
+# --- Mosquitto --------------------------------------------------------------------------
+# The same certificate as ferrohub's (SANs localhost, 127.0.0.1), so the client is
+# identical. No persistence and no subscribers: Mosquitto acknowledges and drops.
+cat >"$WORK/mosquitto.conf" <<EOF
+user root
+persistence false
+allow_anonymous true
+set_tcp_nodelay true
+max_queued_messages 0
+log_dest stderr
+log_type error
+log_type warning
+listener $MOSQUITTO_PORT 127.0.0.1
+cafile $DATA/ca.pem
+certfile $DATA/server.pem
+keyfile $DATA/server-key.pem
+EOF
+mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$MOSQUITTO_PORT") 2>/dev/null; then
+        break
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/mosquitto.log" >&2; exit 1; }
+    sleep 0.1
+done
+broker=(--broker --mqtt-address "127.0.0.1:$MOSQUITTO_PORT" --ca "$DATA/ca.pem"
+    --tls-server-name localhost)
+
+run_bench "mosquitto telemetry, 1 in flight" telemetry "${broker[@]}" "${telemetry_args[@]}" --inflight 1
+run_bench "mosquitto telemetry, 16 in flight" telemetry "${broker[@]}" "${telemetry_args[@]}" --inflight 16
+run_bench "mosquitto idle" idle "${broker[@]}" "${idle_args[@]}"
+MOSQUITTO_VERSION=$(mosquitto -h 2>/dev/null | head -1 || true)
+stop_server
+
+# --- Table ------------------------------------------------------------------------------
+TARGET_NAMES='if .target == "broker" then "Mosquitto" else .target end'
+echo
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); $MOSQUITTO_VERSION"
+echo "Date: $(date -u +%Y-%m-%d)"
+echo
+echo "QoS 1 telemetry over TLS, $DEVICES devices x $MESSAGES messages x $SIZE B"
+echo
+echo "| server | in flight | acked msg/s | PUBACK p50 ms | PUBACK p99 ms | server CPU µs/msg | connects/s | peak RSS MiB | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+jq -r "select(.scenario == \"telemetry\") | [($TARGET_NAMES), .inflight,
+    (.acked_per_second | floor),
+    (.puback_latency_us.p50 // 0) / 1000, (.puback_latency_us.p99 // 0) / 1000,
+    ((.server.cpu_us_per_message // 0) * 10 | round / 10),
+    (.connects_per_second | floor),
+    ((.server.peak_rss_kib // 0) / 1024 | floor),
+    .errors.total] | \"| \" + (map(tostring) | join(\" | \")) + \" |\"" "$RESULTS"
+echo
+echo "Idle TLS connections, held $HOLD s"
+echo
+echo "| server | connections | connects/s | RSS before MiB | RSS connected MiB | KiB per connection | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+jq -r "select(.scenario == \"idle\") | [($TARGET_NAMES), .connected,
+    (.connects_per_second | floor),
+    ((.server.rss_before_kib // 0) / 1024 | floor),
+    ((.server.rss_connected_kib // 0) / 1024 | floor),
+    ((.server.rss_per_connection_bytes // 0) / 1024 * 100 | round / 100),
+    .errors.total] | \"| \" + (map(tostring) | join(\" | \")) + \" |\"" "$RESULTS"
+echo
+echo "Raw results: $RESULTS"
+exit "$FAILED"
