@@ -1,0 +1,295 @@
+//! Crash consistency (hostile group F1): QoS 1 publishers record every PUBACK; the server is
+//! killed with SIGKILL at an arbitrary moment and restarted on the same data directory;
+//! every acknowledged message must be in the log afterwards.
+//!
+//! This drives the real `ferrohub` binary, so nothing but the process boundary is shared.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use ferrohub::client::{ApiClient, tls_config};
+use ferrohub::connection_string::ServiceConnectionString;
+use ferrohub_mqtt::{Connect, Limits, Packet, Publish, QoS, decode, encode};
+use hyper::Method;
+use rustls_pki_types::ServerName;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const DEVICES: usize = 4;
+const WINDOW: usize = 8;
+const CYCLES: u64 = 3;
+
+type Acked = Arc<Mutex<BTreeSet<(String, u64)>>>;
+
+struct Server {
+    child: Child,
+    mqtt_port: u16,
+    https_port: u16,
+}
+
+fn start(dir: &Path) -> Server {
+    let record = dir.join("server.json");
+    let _ = std::fs::remove_file(&record);
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+        .args([
+            "serve",
+            "--mqtt-port",
+            "0",
+            "--https-port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // `serve` records the ports it bound once it listens; poll for it under a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(bytes) = std::fs::read(&record)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            return Server {
+                child,
+                mqtt_port: u16::try_from(v["mqttPort"].as_u64().unwrap()).unwrap(),
+                https_port: u16::try_from(v["httpsPort"].as_u64().unwrap()).unwrap(),
+            };
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn owner(dir: &Path) -> ServiceConnectionString {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+        .args(["hub", "connection-string", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ServiceConnectionString::parse(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
+async fn api(dir: &Path, port: u16) -> ApiClient {
+    let mut client =
+        ApiClient::new(owner(dir), format!("127.0.0.1:{port}"), &dir.join("ca.pem")).unwrap();
+    client.server_name = "localhost".into();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while client.call(Method::GET, "/health", None).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the REST API did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client
+}
+
+/// Publishes numbered messages until the connection dies; records each PUBACKed number.
+async fn publish_until_killed(
+    ca: PathBuf,
+    port: u16,
+    device: String,
+    key: String,
+    first: u64,
+    acked: Acked,
+) {
+    let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return;
+    };
+    let Ok(mut tls) = TlsConnector::from(tls_config(&ca).unwrap())
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+    else {
+        return;
+    };
+    let expiry = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let token =
+        ferrohub_protocol::sas::sign(&format!("localhost/devices/{device}"), &key, expiry, None)
+            .unwrap();
+    let mut out = BytesMut::new();
+    let connect = Packet::Connect(Connect {
+        protocol_level: 4,
+        clean_session: true,
+        keep_alive: 60,
+        client_id: device.clone(),
+        will: None,
+        username: Some(format!("localhost/{device}/?api-version=2021-04-12")),
+        password: Some(token.into()),
+    });
+    encode(&connect, &mut out).unwrap();
+    let mut next = first;
+    let mut in_flight = HashMap::new();
+    let mut inbuf = BytesMut::new();
+    let mut connected = false;
+    loop {
+        while connected && in_flight.len() < WINDOW {
+            let pid = u16::try_from(next % 60_000 + 1).unwrap();
+            let publish = Packet::Publish(Publish {
+                dup: false,
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                topic: format!("devices/{device}/messages/events/seq={next}"),
+                packet_id: Some(pid),
+                payload: Bytes::from(vec![b'c'; 128]),
+            });
+            encode(&publish, &mut out).unwrap();
+            in_flight.insert(pid, next);
+            next += 1;
+        }
+        if !out.is_empty() {
+            if tls.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        let mut chunk = [0u8; 4096];
+        match tls.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
+        }
+        while let Ok(Some(packet)) = decode(&mut inbuf, &Limits::default()) {
+            match packet {
+                Packet::ConnAck(a) => {
+                    assert_eq!(a.code, ferrohub_mqtt::ConnectReturnCode::Accepted);
+                    connected = true;
+                }
+                Packet::PubAck(pid) => {
+                    if let Some(seq) = in_flight.remove(&pid) {
+                        acked.lock().unwrap().insert((device.clone(), seq));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Every `(device, seq)` stored in the log, read through the REST stream until all
+/// `expected` are seen or the stream has been quiet for 2 s (the backlog is fully read).
+async fn stored(client: &ApiClient, expected: &BTreeSet<(String, u64)>) -> BTreeSet<(String, u64)> {
+    use http_body_util::BodyExt;
+    let response = client
+        .send(Method::GET, "/ferrohub/telemetry?from=earliest", None)
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let mut pending = Vec::new();
+    let mut seen = BTreeSet::new();
+    while !expected.is_subset(&seen) {
+        let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(2), body.frame()).await
+        else {
+            break;
+        };
+        pending.extend_from_slice(&frame.into_data().unwrap_or_default());
+        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let e: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            let device = e["systemProperties"]["iothub-connection-device-id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let seq = e["properties"]["seq"].as_str().unwrap().parse().unwrap();
+            seen.insert((device, seq));
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked: Acked = Arc::default();
+    let mut server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let mut keys = Vec::new();
+    for i in 0..DEVICES {
+        let id = format!("crash-{i}");
+        let d = client
+            .call_ok(Method::PUT, &format!("/devices/{id}"), Some(json!({})))
+            .await
+            .unwrap()
+            .json()
+            .unwrap();
+        keys.push((
+            id,
+            d["authentication"]["symmetricKey"]["primaryKey"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ));
+    }
+    for cycle in 0..CYCLES {
+        let mut publishers = Vec::new();
+        for (id, key) in &keys {
+            publishers.push(tokio::spawn(publish_until_killed(
+                dir.path().join("ca.pem"),
+                server.mqtt_port,
+                id.clone(),
+                key.clone(),
+                cycle * 1_000_000,
+                acked.clone(),
+            )));
+        }
+        // Kill at a moment that differs per run and per cycle, once traffic is flowing.
+        let jitter = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            % 400;
+        let target = acked.lock().unwrap().len() + 200 + jitter as usize;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while acked.lock().unwrap().len() < target {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "publishers made no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        for p in publishers {
+            p.await.unwrap();
+        }
+        server = start(dir.path());
+        let client = api(dir.path(), server.https_port).await;
+        let acked_now = acked.lock().unwrap().clone();
+        let seen = stored(&client, &acked_now).await;
+        let lost: Vec<_> = acked_now.difference(&seen).take(10).collect();
+        assert!(
+            lost.is_empty(),
+            "cycle {cycle}: acknowledged messages lost after kill -9: {lost:?}"
+        );
+        assert!(
+            acked_now.len() >= (cycle as usize + 1) * 200,
+            "each cycle acknowledged traffic"
+        );
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
