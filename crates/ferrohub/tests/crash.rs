@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,70 +22,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+#[path = "binary/support.rs"]
+mod support;
+
+use support::{Server, owner, start};
+
 const DEVICES: usize = 4;
 const WINDOW: usize = 8;
 const CYCLES: u64 = 3;
 
 type Acked = Arc<Mutex<BTreeSet<(String, u64)>>>;
-
-struct Server {
-    child: Child,
-    mqtt_port: u16,
-    https_port: u16,
-}
-
-fn start(dir: &Path) -> Server {
-    let record = dir.join("server.json");
-    let _ = std::fs::remove_file(&record);
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
-        .args([
-            "serve",
-            "--mqtt-port",
-            "0",
-            "--https-port",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // `serve` records the ports it bound once it listens; poll for it under a deadline.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(bytes) = std::fs::read(&record)
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-        {
-            return Server {
-                child,
-                mqtt_port: u16::try_from(v["mqttPort"].as_u64().unwrap()).unwrap(),
-                https_port: u16::try_from(v["httpsPort"].as_u64().unwrap()).unwrap(),
-            };
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn owner(dir: &Path) -> ServiceConnectionString {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
-        .args(["hub", "connection-string", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ServiceConnectionString::parse(&String::from_utf8(out.stdout).unwrap()).unwrap()
-}
 
 async fn api(dir: &Path, port: u16) -> ApiClient {
     let mut client =

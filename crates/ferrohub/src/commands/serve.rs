@@ -91,11 +91,6 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         https_port: https.local_addr()?.port(),
         mqtt_port: mqtt.local_addr()?.port(),
     };
-    std::fs::write(
-        server_record_path(&config.data_dir),
-        serde_json::to_vec(&record)?,
-    )?;
-
     let options = ServerOptions {
         data_dir: config.data_dir.clone(),
         hostnames: config.hostnames.clone(),
@@ -107,6 +102,11 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     };
     let (trigger, shutdown) = ferrohub_gateway::shutdown::channel();
     let server = start(options, Listeners { mqtt, https }, shutdown).await?;
+    // Written once the hub is ready: CLI commands and scripts wait for this file.
+    std::fs::write(
+        server_record_path(&config.data_dir),
+        serde_json::to_vec(&record)?,
+    )?;
     print_banner(&server.hub, &config, &record);
     wait_for_signal().await?;
     eprintln!("ferrohub: shutting down");

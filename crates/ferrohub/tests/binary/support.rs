@@ -1,0 +1,85 @@
+//! Runs the real `ferrohub` binary on port 0 in a data directory.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use ferrohub::connection_string::ServiceConnectionString;
+
+pub struct Server {
+    pub child: Child,
+    pub mqtt_port: u16,
+    pub https_port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(dir: &Path) -> Server {
+    let record = dir.join("server.json");
+    let _ = std::fs::remove_file(&record);
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+        .args([
+            "serve",
+            "--mqtt-port",
+            "0",
+            "--https-port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // `serve` records the ports it bound once it listens; poll for it under a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(bytes) = std::fs::read(&record)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            return Server {
+                child,
+                mqtt_port: u16::try_from(v["mqttPort"].as_u64().unwrap()).unwrap(),
+                https_port: u16::try_from(v["httpsPort"].as_u64().unwrap()).unwrap(),
+            };
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn owner(dir: &Path) -> ServiceConnectionString {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+        .args(["hub", "connection-string", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ServiceConnectionString::parse(&String::from_utf8(out.stdout).unwrap()).unwrap()
+}
+
+/// Runs a CLI command against the data directory.
+pub fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
