@@ -40,17 +40,21 @@ pub fn start(dir: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // `serve` records the ports it bound once it listens; poll for it under a deadline.
+    // Owned by `Server` at once, so a failed start below still kills and reaps it.
+    let mut server = Server {
+        child,
+        mqtt_port: 0,
+        https_port: 0,
+    };
+    // `serve` records the ports it bound once the hub is ready; poll for it under a deadline.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(bytes) = std::fs::read(&record)
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
         {
-            return Server {
-                child,
-                mqtt_port: u16::try_from(v["mqttPort"].as_u64().unwrap()).unwrap(),
-                https_port: u16::try_from(v["httpsPort"].as_u64().unwrap()).unwrap(),
-            };
+            server.mqtt_port = u16::try_from(v["mqttPort"].as_u64().unwrap()).unwrap();
+            server.https_port = u16::try_from(v["httpsPort"].as_u64().unwrap()).unwrap();
+            return server;
         }
         assert!(
             std::time::Instant::now() < deadline,
