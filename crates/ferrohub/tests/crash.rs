@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use ferrohub::client::{ApiClient, tls_config};
-use ferrohub::connection_string::ServiceConnectionString;
 use ferrohub_mqtt::{Connect, Limits, Packet, Publish, QoS, decode, encode};
 use hyper::Method;
 use rustls_pki_types::ServerName;
@@ -25,7 +24,7 @@ use tokio_rustls::TlsConnector;
 #[path = "binary/support.rs"]
 mod support;
 
-use support::{Server, owner, start};
+use support::{owner, start};
 
 const DEVICES: usize = 4;
 const WINDOW: usize = 8;
