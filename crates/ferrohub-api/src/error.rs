@@ -24,6 +24,15 @@ impl ApiError {
         }
     }
 
+    /// 412 for a stale or unknown lock token (IoT Hub's PreconditionFailed).
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::PRECONDITION_FAILED,
+            code: "PreconditionFailed",
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
@@ -46,6 +55,10 @@ impl From<HubError> for ApiError {
             HubError::HubNotFound(_) => (StatusCode::NOT_FOUND, "IotHubNotFound"),
             HubError::HubAlreadyExists(_) => (StatusCode::CONFLICT, "IotHubAlreadyExists"),
             HubError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            HubError::DeviceNotOnline(_) => (StatusCode::NOT_FOUND, "DeviceNotOnline"),
+            HubError::GatewayTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout"),
+            HubError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "ThrottlingException"),
+            HubError::QueueFull(..) => (StatusCode::FORBIDDEN, "DeviceMaximumQueueDepthExceeded"),
         };
         Self {
             status,

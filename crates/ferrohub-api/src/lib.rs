@@ -6,6 +6,9 @@
 //! - [`auth`]: the service SAS extractor.
 //! - [`devices`], [`modules`], [`statistics`]: IoT Hub's registry API (api-version 2021-04-12).
 //! - [`wire`]: IoT Hub's JSON shapes for devices and modules.
+//! - [`twins`]: device and module twins (`/twins/{id}`).
+//! - [`c2d`]: cloud-to-device send (our extension), purge, delivery feedback.
+//! - [`methods`]: direct method invocation (`POST /twins/{id}/methods`).
 //! - [`telemetry`]: our extension for reading the built-in telemetry endpoint (NDJSON stream,
 //!   consumer groups, checkpoints).
 //! - [`hubs`]: our extension for creating hubs.
@@ -16,14 +19,17 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod c2d;
 pub mod devices;
 pub mod error;
 pub mod hubs;
+pub mod methods;
 pub mod modules;
 pub mod openapi;
 pub mod router;
 pub mod statistics;
 pub mod telemetry;
+pub mod twins;
 pub mod wire;
 
 pub use router::{ApiState, router};

@@ -6,11 +6,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use ferrohub_core::Hub;
 
 use crate::error::ApiError;
-use crate::{devices, hubs, modules, openapi, statistics, telemetry};
+use crate::{c2d, devices, hubs, methods, modules, openapi, statistics, telemetry, twins};
 
 /// Renders the Prometheus text exposition; supplied by the binary, which owns the recorder.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
@@ -35,6 +35,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/devices/{id}/modules/{mid}"),
     ("get", "/devices/{id}/modules/{mid}"),
     ("delete", "/devices/{id}/modules/{mid}"),
+    ("get", "/twins/{id}"),
+    ("patch", "/twins/{id}"),
+    ("put", "/twins/{id}"),
+    ("get", "/twins/{id}/modules/{mid}"),
+    ("patch", "/twins/{id}/modules/{mid}"),
+    ("put", "/twins/{id}/modules/{mid}"),
+    ("post", "/twins/{id}/methods"),
+    ("post", "/twins/{id}/modules/{mid}/methods"),
+    ("delete", "/devices/{id}/commands"),
+    ("get", "/messages/serviceBound/feedback"),
+    ("delete", "/messages/serviceBound/feedback/{lockToken}"),
+    (
+        "post",
+        "/messages/serviceBound/feedback/{lockToken}/abandon",
+    ),
+    ("post", "/ferrohub/devices/{id}/messages/devicebound"),
     ("get", "/statistics/devices"),
     ("get", "/statistics/service"),
     ("get", "/ferrohub/telemetry"),
@@ -65,6 +81,40 @@ pub fn router(state: ApiState) -> Router {
             put(modules::put_module)
                 .get(modules::get_module)
                 .delete(modules::delete_module),
+        )
+        .route(
+            "/twins/{id}",
+            get(twins::get_device_twin)
+                .patch(twins::patch_device_twin)
+                .put(twins::put_device_twin),
+        )
+        .route(
+            "/twins/{id}/modules/{mid}",
+            get(twins::get_module_twin)
+                .patch(twins::patch_module_twin)
+                .put(twins::put_module_twin),
+        )
+        .route("/twins/{id}/methods", post(methods::invoke_device_method))
+        .route(
+            "/twins/{id}/modules/{mid}/methods",
+            post(methods::invoke_module_method),
+        )
+        .route("/devices/{id}/commands", delete(c2d::purge))
+        .route(
+            "/messages/serviceBound/feedback",
+            get(c2d::receive_feedback),
+        )
+        .route(
+            "/messages/serviceBound/feedback/{lockToken}",
+            delete(c2d::complete_feedback),
+        )
+        .route(
+            "/messages/serviceBound/feedback/{lockToken}/abandon",
+            post(c2d::abandon_feedback),
+        )
+        .route(
+            "/ferrohub/devices/{id}/messages/devicebound",
+            post(c2d::send),
         )
         .route("/statistics/devices", get(statistics::device_statistics))
         .route("/statistics/service", get(statistics::service_statistics))

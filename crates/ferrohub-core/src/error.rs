@@ -25,6 +25,14 @@ pub enum HubError {
     HubAlreadyExists(String),
     #[error("The storage is unavailable: {0}")]
     Unavailable(String),
+    #[error("The device {0} is not online or not subscribed to direct methods")]
+    DeviceNotOnline(String),
+    #[error("{0}")]
+    GatewayTimeout(String),
+    #[error("{0}")]
+    Throttled(String),
+    #[error("The cloud-to-device queue of {0} already holds its maximum of {1} messages")]
+    QueueFull(String, usize),
 }
 
 impl From<StoreError> for HubError {

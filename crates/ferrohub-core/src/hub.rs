@@ -19,6 +19,7 @@ use crate::clock::{Clock, format_time};
 use crate::directory::Directory;
 use crate::error::HubError;
 use crate::keys::generate_key;
+use crate::methods::PendingCalls;
 use crate::presence::Presence;
 
 /// Opens the telemetry log of one hub; the binary decides which backend.
@@ -41,6 +42,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     directory: Directory,
     presence: Presence,
+    pending_calls: PendingCalls,
 }
 
 /// The hub handle.
@@ -85,6 +87,7 @@ impl Hub {
                 clock,
                 directory: Directory::default(),
                 presence: Presence::default(),
+                pending_calls: PendingCalls::default(),
             }),
         };
         hub.reload_directory().await?;
@@ -173,6 +176,10 @@ impl Hub {
 
     pub fn presence(&self) -> &Presence {
         &self.inner.presence
+    }
+
+    pub(crate) fn pending_calls(&self) -> &PendingCalls {
+        &self.inner.pending_calls
     }
 
     pub fn now(&self) -> OffsetDateTime {

@@ -6,6 +6,9 @@
 //! - [`service_auth`]: service SAS tokens to a principal with rights.
 //! - [`registry`]: device and module identities (keys, etags, status).
 //! - [`telemetry`]: stamping device messages and appending them to the log.
+//! - [`c2d`]: cloud-to-device queues, delivery, completion, feedback.
+//! - [`methods`]: direct method calls and their answers.
+//! - [`twins`]: twin reads and writes from devices and back ends (rules in [`twin`]).
 //! - [`presence`]: which connection holds which identity; takeover and revocation.
 //! - [`clock`], [`keys`], [`error`].
 //!
@@ -14,16 +17,21 @@
 
 #![forbid(unsafe_code)]
 
+pub mod c2d;
 pub mod clock;
 pub mod device_auth;
 pub mod directory;
 pub mod error;
 pub mod hub;
 pub mod keys;
+pub mod methods;
 pub mod presence;
+pub mod query;
 pub mod registry;
 pub mod service_auth;
 pub mod telemetry;
+pub mod twin;
+pub mod twins;
 
 pub use error::HubError;
 pub use hub::{Hub, HubConfig};

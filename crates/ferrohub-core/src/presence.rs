@@ -9,15 +9,20 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::collections::BTreeSet;
+
 use ferrohub_protocol::session::HubEvent;
+use ferrohub_protocol::topic::Subscription;
 use ferrohub_protocol::{DeviceId, HubName, Identity};
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
-/// Events queued for one connection. The session only ever needs a handful (a kick ends it);
-/// on overflow the event is dropped and the sender is dropped too, which the connection reads
-/// as "revoked", so nothing is lost that matters.
-const EVENT_QUEUE: usize = 16;
+/// Events queued for one connection (kicks, method calls, desired patches). Overflow policy:
+/// `send` refuses the event; a method call then fails as DeviceNotOnline and a desired patch
+/// is not delivered (IoT Hub does not queue those either: the device GETs its twin). A kick
+/// that finds the queue full still ends the connection, because the slot's sender is dropped
+/// and the connection reads that as "revoked".
+const EVENT_QUEUE: usize = 64;
 
 type Key = (HubName, Identity);
 
@@ -25,6 +30,8 @@ type Key = (HubName, Identity);
 struct Slot {
     generation: u64,
     events: mpsc::Sender<HubEvent>,
+    /// What the connection subscribed to (decides whether methods can reach it).
+    subscriptions: BTreeSet<Subscription>,
 }
 
 /// What the registry reports about an identity's connection.
@@ -48,6 +55,9 @@ pub struct Presence {
     slots: Mutex<HashMap<Key, Slot>>,
     states: Mutex<HashMap<Key, ConnectionState>>,
     next_generation: AtomicU64,
+    /// Woken on every connect, disconnect and subscription change, so a method call can
+    /// wait (up to its connect timeout) for its device to come online.
+    changed: Notify,
 }
 
 impl Presence {
@@ -68,6 +78,7 @@ impl Presence {
                 Slot {
                     generation,
                     events: tx,
+                    subscriptions: BTreeSet::new(),
                 },
             )
         };
@@ -75,6 +86,7 @@ impl Presence {
             let _ = old.events.try_send(HubEvent::TakenOver);
         }
         self.set_state(key, true, now);
+        self.changed.notify_waiters();
         let lease = ConnectionLease {
             hub: hub.clone(),
             identity: identity.clone(),
@@ -95,7 +107,51 @@ impl Presence {
         };
         if released {
             self.set_state(key, false, now);
+            self.changed.notify_waiters();
         }
+    }
+
+    /// Records the connection's current subscriptions (ignored once it was taken over).
+    pub fn set_subscriptions(&self, lease: &ConnectionLease, subscriptions: &[Subscription]) {
+        let key = (lease.hub.clone(), lease.identity.clone());
+        {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            match slots.get_mut(&key) {
+                Some(slot) if slot.generation == lease.generation => {
+                    slot.subscriptions = subscriptions.iter().copied().collect();
+                }
+                _ => return,
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// True when `identity` is connected and subscribed to `subscription`.
+    pub fn is_subscribed(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+        subscription: Subscription,
+    ) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .get(&(hub.clone(), identity.clone()))
+            .is_some_and(|s| s.subscriptions.contains(&subscription))
+    }
+
+    /// Hands an event to the identity's connection; false when it is not connected or its
+    /// queue is full (the caller treats both as "not online").
+    pub fn send(&self, hub: &HubName, identity: &Identity, event: HubEvent) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .get(&(hub.clone(), identity.clone()))
+            .is_some_and(|s| s.events.try_send(event).is_ok())
+    }
+
+    /// Resolves at the next connect, disconnect or subscription change. Create it before
+    /// checking the condition it waits for, so no change is missed in between.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// Ends the connection of `identity`, or with `whole_device`, of the device and all its

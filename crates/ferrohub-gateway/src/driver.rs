@@ -14,11 +14,13 @@ use bytes::{Bytes, BytesMut};
 use ferrohub_core::Hub;
 use ferrohub_core::device_auth::{AuthenticatedDevice, DeviceAuthError};
 use ferrohub_core::presence::ConnectionLease;
+use ferrohub_core::twins::DeviceTwinError;
 use ferrohub_mqtt::{ConnectReturnCode, Limits, decode, encode};
 use ferrohub_protocol::session::{
     ConnectRequestView, DeviceSession, HubEvent, HubRequest, SessionConfig, TelemetryOutcome,
     Ticket,
 };
+use ferrohub_protocol::topic::{RequestId, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -169,13 +171,10 @@ impl Connection {
             match request {
                 HubRequest::Authenticate(ConnectRequestView(req)) => self.authenticate(req).await,
                 HubRequest::Telemetry { ticket, message } => self.start_append(ticket, message),
-                HubRequest::SaveSubscriptions(subs) => {
-                    if let Some(d) = &self.device
-                        && let Err(e) = self.hub.save_session(&d.hub, &d.identity, &subs).await
-                    {
-                        tracing::warn!(peer = %self.peer, error = %e, "could not persist the session");
-                    }
-                }
+                HubRequest::SubscriptionsChanged {
+                    subscriptions,
+                    persist,
+                } => self.subscriptions_changed(&subscriptions, persist).await,
                 HubRequest::DropStoredSession => {
                     if let Some(d) = &self.device
                         && let Err(e) = self.hub.drop_session(&d.hub, &d.identity).await
@@ -183,20 +182,114 @@ impl Connection {
                         tracing::warn!(peer = %self.peer, error = %e, "could not drop the stored session");
                     }
                 }
-                HubRequest::TwinGet { request_id }
-                | HubRequest::TwinPatchReported { request_id, .. } => {
-                    // Device twins arrive with the device-features issue; until then the
-                    // device gets a JSON error it can parse instead of silence.
-                    let body = Bytes::from_static(
-                        br#"{"errorCode":501000,"message":"Device twins are not supported by this ferrohub version"}"#,
-                    );
-                    self.session
-                        .send_twin_response(&request_id, 501, None, body);
+                HubRequest::TwinGet { request_id } => self.twin_get(&request_id).await,
+                HubRequest::TwinPatchReported { request_id, patch } => {
+                    self.twin_patch(&request_id, &patch).await;
                 }
-                HubRequest::MethodResponse { .. } => {
-                    // No direct method is ever pending yet, so no response can match one.
+                HubRequest::PullCloudToDevice => self.pull_c2d().await,
+                HubRequest::CloudToDeviceCompleted { lock_token } => {
+                    if let Some(d) = &self.device
+                        && let Err(e) = self
+                            .hub
+                            .complete_c2d(&d.hub, &d.identity.device_id, &lock_token)
+                            .await
+                    {
+                        tracing::warn!(peer = %self.peer, error = %e, "could not complete a cloud-to-device message");
+                    }
+                    self.pull_c2d().await;
+                }
+                HubRequest::MethodResponse {
+                    request_id,
+                    status,
+                    payload,
+                } => {
+                    if let Some(d) = &self.device {
+                        self.hub
+                            .complete_method(&d.hub, &d.identity, &request_id, status, payload);
+                    }
                 }
             }
+        }
+    }
+
+    /// Fills the session's cloud-to-device window from the device's queue.
+    async fn pull_c2d(&mut self) {
+        let Some(d) = &self.device else { return };
+        if d.identity.module_id.is_some() {
+            return;
+        }
+        while self.session.c2d_capacity() > 0 {
+            let in_flight = self.session.c2d_in_flight();
+            match self
+                .hub
+                .next_c2d(&d.hub, &d.identity.device_id, &in_flight)
+                .await
+            {
+                Ok(Some(delivery)) => {
+                    metrics::counter!("ferrohub_c2d_delivered_total").increment(1);
+                    self.session.deliver_c2d(
+                        delivery.lock_token,
+                        delivery.topic,
+                        delivery.body,
+                        delivery.redelivery,
+                    );
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, error = %e, "could not read the cloud-to-device queue");
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn twin_get(&mut self, request_id: &RequestId) {
+        let Some(d) = &self.device else { return };
+        match self.hub.device_twin(&d.hub, &d.identity).await {
+            Ok(twin) => {
+                let body = Bytes::from(serde_json::to_vec(&twin).unwrap_or_default());
+                self.session.send_twin_response(request_id, 200, None, body);
+            }
+            Err(e) => {
+                let (status, body) = twin_error(500, 500_001, &e.to_string());
+                self.session
+                    .send_twin_response(request_id, status, None, body);
+            }
+        }
+    }
+
+    async fn twin_patch(&mut self, request_id: &RequestId, patch: &[u8]) {
+        let Some(d) = &self.device else { return };
+        match self.hub.patch_reported(&d.hub, &d.identity, patch).await {
+            Ok(version) => {
+                self.session
+                    .send_twin_response(request_id, 204, Some(version), Bytes::new())
+            }
+            Err(DeviceTwinError::Invalid(e)) => {
+                let (status, body) = twin_error(400, 400_004, &e.to_string());
+                self.session
+                    .send_twin_response(request_id, status, None, body);
+            }
+            Err(DeviceTwinError::Hub(e)) => {
+                let (status, body) = twin_error(503, 503_000, &e.to_string());
+                self.session
+                    .send_twin_response(request_id, status, None, body);
+            }
+        }
+    }
+
+    async fn subscriptions_changed(&mut self, subscriptions: &[Subscription], persist: bool) {
+        let (Some(d), Some(lease)) = (&self.device, &self.lease) else {
+            return;
+        };
+        self.hub.presence().set_subscriptions(lease, subscriptions);
+        if persist
+            && let Err(e) = self
+                .hub
+                .save_session(&d.hub, &d.identity, subscriptions)
+                .await
+        {
+            tracing::warn!(peer = %self.peer, error = %e, "could not persist the session");
         }
     }
 
@@ -269,6 +362,21 @@ impl Connection {
         };
         self.appends.push_back(append);
     }
+}
+
+/// A twin error response: the status on the topic and a JSON body with `errorCode`, because
+/// the Node SDK ignores the status and fails only on an `errorCode` field.
+fn twin_error(status: u16, code: u32, message: &str) -> (u16, Bytes) {
+    let body = serde_json::json!({
+        "errorCode": code,
+        "message": message,
+        "trackingId": "",
+        "timestampUtc": ferrohub_core::clock::format_time(time::OffsetDateTime::now_utc()),
+    });
+    (
+        status,
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
 }
 
 /// The CONNACK code for each refusal, as the Azure C SDK reads them: 3 is "disabled" (and

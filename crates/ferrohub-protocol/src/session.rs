@@ -13,7 +13,7 @@
 //! is sent as telemetry when the connection ends without DISCONNECT; PUBACKs go out in the
 //! order the PUBLISHes arrived, only after the hub reports each message durable.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,6 +36,8 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     /// QoS 1 telemetry awaiting durability before the session stops reading (backpressure).
     pub max_inflight_telemetry: usize,
+    /// Cloud-to-device messages delivered and not yet acknowledged, per connection.
+    pub max_inflight_c2d: usize,
 }
 
 impl Default for SessionConfig {
@@ -44,6 +46,7 @@ impl Default for SessionConfig {
             max_keep_alive: Duration::from_secs(1767),
             connect_timeout: Duration::from_secs(10),
             max_inflight_telemetry: 256,
+            max_inflight_c2d: 16,
         }
     }
 }
@@ -80,8 +83,12 @@ pub enum HubRequest {
         ticket: Ticket,
         message: TelemetryMessage,
     },
-    /// The subscription set changed on a CleanSession=0 session: persist it.
-    SaveSubscriptions(Vec<Subscription>),
+    /// The subscription set is now this (after SUBSCRIBE, UNSUBSCRIBE, or a resumed
+    /// session). `persist` is true on CleanSession=0 sessions, whose set must be stored.
+    SubscriptionsChanged {
+        subscriptions: Vec<Subscription>,
+        persist: bool,
+    },
     /// CleanSession=1: forget any stored session.
     DropStoredSession,
     TwinGet {
@@ -95,6 +102,13 @@ pub enum HubRequest {
         request_id: RequestId,
         status: u16,
         payload: Bytes,
+    },
+    /// Cloud-to-device messages may be waiting and the session has room: fetch them and
+    /// hand each to `deliver_c2d`.
+    PullCloudToDevice,
+    /// The device acknowledged a cloud-to-device message: complete it.
+    CloudToDeviceCompleted {
+        lock_token: String,
     },
 }
 
@@ -118,6 +132,17 @@ pub enum HubEvent {
     Revoked,
     /// The server is shutting down.
     Shutdown,
+    /// A direct method call for the device, delivered on `$iothub/methods/POST/{name}/`.
+    MethodRequest {
+        request_id: RequestId,
+        name: String,
+        /// The payload's JSON text; never empty (`null` for none), as the Node SDK parses it.
+        payload: Bytes,
+    },
+    /// A desired-properties patch (`$iothub/twin/PATCH/properties/desired/?$version=N`).
+    DesiredPatch { version: u64, body: Bytes },
+    /// New cloud-to-device messages are queued for the device.
+    CloudToDeviceAvailable,
 }
 
 /// Why a connection ended.
@@ -194,6 +219,9 @@ pub struct DeviceSession {
     close_reported: bool,
     pending_acks: VecDeque<PendingAck>,
     next_ticket: u64,
+    /// Cloud-to-device deliveries awaiting the device's PUBACK: packet id -> lock token.
+    c2d_in_flight: HashMap<u16, String>,
+    next_packet_id: u16,
 }
 
 impl DeviceSession {
@@ -208,6 +236,8 @@ impl DeviceSession {
             close_reported: false,
             pending_acks: VecDeque::new(),
             next_ticket: 0,
+            c2d_in_flight: HashMap::new(),
+            next_packet_id: 0,
         }
     }
 
@@ -304,8 +334,110 @@ impl DeviceSession {
             HubEvent::TakenOver => CloseReason::TakenOver,
             HubEvent::Revoked => CloseReason::Revoked,
             HubEvent::Shutdown => CloseReason::Shutdown,
+            HubEvent::MethodRequest {
+                request_id,
+                name,
+                payload,
+            } => {
+                let topic = format!(
+                    "$iothub/methods/POST/{name}/?$rid={}",
+                    crate::sas::encode_component(request_id.as_str())
+                );
+                // IoT Hub sends method requests at QoS 0, only to subscribed devices.
+                self.publish_if_subscribed(Subscription::MethodRequests, topic, payload);
+                return;
+            }
+            HubEvent::CloudToDeviceAvailable => {
+                if self.c2d_capacity() > 0 {
+                    self.requests.push_back(HubRequest::PullCloudToDevice);
+                }
+                return;
+            }
+            HubEvent::DesiredPatch { version, body } => {
+                let topic = format!("$iothub/twin/PATCH/properties/desired/?$version={version}");
+                self.publish_if_subscribed(Subscription::DesiredPatches, topic, body);
+                return;
+            }
         };
         self.close(reason);
+    }
+
+    /// How many more cloud-to-device messages the connection may take now: zero unless
+    /// connected and subscribed to `devices/{id}/messages/devicebound/#`.
+    pub fn c2d_capacity(&self) -> usize {
+        match &self.state {
+            State::Connected(c) if c.subscriptions.contains(&Subscription::CloudToDevice) => self
+                .config
+                .max_inflight_c2d
+                .saturating_sub(self.c2d_in_flight.len()),
+            _ => 0,
+        }
+    }
+
+    /// Lock tokens of the deliveries awaiting PUBACK (so the hub does not hand them out twice).
+    pub fn c2d_in_flight(&self) -> HashSet<String> {
+        self.c2d_in_flight.values().cloned().collect()
+    }
+
+    /// Publishes one cloud-to-device message at QoS 1. `redelivery` sets DUP.
+    pub fn deliver_c2d(
+        &mut self,
+        lock_token: String,
+        topic: String,
+        body: Bytes,
+        redelivery: bool,
+    ) {
+        if self.c2d_capacity() == 0 {
+            return;
+        }
+        let Some(packet_id) = self.allocate_packet_id() else {
+            return;
+        };
+        self.c2d_in_flight.insert(packet_id, lock_token);
+        self.transmit.push_back(Packet::Publish(Publish {
+            dup: redelivery,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic,
+            packet_id: Some(packet_id),
+            payload: body,
+        }));
+    }
+
+    fn allocate_packet_id(&mut self) -> Option<u16> {
+        // At most `max_inflight_c2d` ids are in use, so a free one is found quickly.
+        for _ in 0..=u16::MAX {
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if !self.c2d_in_flight.contains_key(&self.next_packet_id) {
+                return Some(self.next_packet_id);
+            }
+        }
+        None
+    }
+
+    fn handle_puback(&mut self, packet_id: u16) {
+        // A PUBACK for nothing we sent is harmless and ignored.
+        if let Some(lock_token) = self.c2d_in_flight.remove(&packet_id) {
+            self.requests
+                .push_back(HubRequest::CloudToDeviceCompleted { lock_token });
+        }
+    }
+
+    fn publish_if_subscribed(&mut self, subscription: Subscription, topic: String, payload: Bytes) {
+        let State::Connected(c) = &self.state else {
+            return;
+        };
+        if !c.subscriptions.contains(&subscription) {
+            return;
+        }
+        self.transmit.push_back(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: None,
+            payload,
+        }));
     }
 
     pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
@@ -326,9 +458,7 @@ impl DeviceSession {
                     Packet::Unsubscribe(u) => self.handle_unsubscribe(u),
                     Packet::PingReq => self.transmit.push_back(Packet::PingResp),
                     Packet::Disconnect => self.close(CloseReason::ClientDisconnected),
-                    // Deliveries to devices arrive with the device features; until then no
-                    // QoS 1 PUBLISH is outstanding, and a stray PUBACK is harmless.
-                    Packet::PubAck(_) => {}
+                    Packet::PubAck(pid) => self.handle_puback(pid),
                     other => self.violation(format!(
                         "{} is not allowed from a device",
                         packet_name(&other)
@@ -368,12 +498,21 @@ impl DeviceSession {
             d => d,
         };
         let session_present = accepted.session_present && !clean_session;
-        let subscriptions = if clean_session {
+        let subscriptions: BTreeSet<Subscription> = if clean_session {
             self.requests.push_back(HubRequest::DropStoredSession);
             BTreeSet::new()
         } else {
             accepted.subscriptions.into_iter().collect()
         };
+        if !subscriptions.is_empty() {
+            self.requests.push_back(HubRequest::SubscriptionsChanged {
+                subscriptions: subscriptions.iter().copied().collect(),
+                persist: false,
+            });
+        }
+        // A resumed session that holds the C2D subscription gets what was queued meanwhile,
+        // without re-subscribing (the SDKs never do after a token renewal).
+        let pull = subscriptions.contains(&Subscription::CloudToDevice);
         self.transmit.push_back(Packet::ConnAck(ConnAck {
             session_present,
             code: ConnectReturnCode::Accepted,
@@ -387,6 +526,9 @@ impl DeviceSession {
             will,
             subscriptions,
         });
+        if pull {
+            self.requests.push_back(HubRequest::PullCloudToDevice);
+        }
     }
 
     /// Reports whether the message behind `ticket` became durable. PUBACKs are released in
@@ -609,15 +751,21 @@ impl DeviceSession {
         let changed = added
             .into_iter()
             .fold(false, |acc, s| c.subscriptions.insert(s) | acc);
-        if changed && !c.clean_session {
-            self.requests.push_back(HubRequest::SaveSubscriptions(
-                c.subscriptions.iter().copied().collect(),
-            ));
+        if changed {
+            self.requests.push_back(HubRequest::SubscriptionsChanged {
+                subscriptions: c.subscriptions.iter().copied().collect(),
+                persist: !c.clean_session,
+            });
         }
+        let pull = c.subscriptions.contains(&Subscription::CloudToDevice);
         self.transmit.push_back(Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
             codes,
         }));
+        // Messages queued while the device was away are delivered once it subscribes.
+        if pull {
+            self.requests.push_back(HubRequest::PullCloudToDevice);
+        }
     }
 
     fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
@@ -630,10 +778,11 @@ impl DeviceSession {
                 changed |= c.subscriptions.remove(&s);
             }
         }
-        if changed && !c.clean_session {
-            self.requests.push_back(HubRequest::SaveSubscriptions(
-                c.subscriptions.iter().copied().collect(),
-            ));
+        if changed {
+            self.requests.push_back(HubRequest::SubscriptionsChanged {
+                subscriptions: c.subscriptions.iter().copied().collect(),
+                persist: !c.clean_session,
+            });
         }
         self.transmit
             .push_back(Packet::UnsubAck(unsubscribe.packet_id));

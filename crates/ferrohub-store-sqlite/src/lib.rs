@@ -3,14 +3,17 @@
 //! It needs no separate server, which suits a self-hosted hub; the traits in `ferrohub-store`
 //! leave room for a networked backend when one process is not enough.
 
+mod c2d;
 mod catalog;
 mod connection;
 mod errors;
+mod feedback;
 mod keys;
 mod migrations;
 mod registry;
 mod sessions;
 mod store;
+mod twins;
 
 pub use migrations::SCHEMA_VERSION;
 pub use store::SqliteStore;

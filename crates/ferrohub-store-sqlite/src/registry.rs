@@ -147,8 +147,14 @@ fn delete(
             key,
         )
         .map_err(db_err)?;
+        tx.execute(
+            "DELETE FROM twins WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
+            key,
+        )
+        .map_err(db_err)?;
     } else {
-        // A device takes its modules and every session of itself and its modules with it.
+        // A device takes its modules, every session and twin of itself and its modules, and
+        // its cloud-to-device queue with it.
         let key = params![hub.as_str(), identity.device_id.as_str()];
         tx.execute(
             "DELETE FROM identities WHERE hub = ?1 AND device_id = ?2",
@@ -160,6 +166,10 @@ fn delete(
             key,
         )
         .map_err(db_err)?;
+        tx.execute("DELETE FROM twins WHERE hub = ?1 AND device_id = ?2", key)
+            .map_err(db_err)?;
+        tx.execute("DELETE FROM c2d WHERE hub = ?1 AND device_id = ?2", key)
+            .map_err(db_err)?;
     }
     tx.commit().map_err(db_err)?;
     Ok(record)

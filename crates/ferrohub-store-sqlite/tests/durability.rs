@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use ferrohub_store::conformance::{device_record, hub_name, module_record};
+use ferrohub_store::conformance::{
+    c2d_message, device_record, feedback_record, hub_name, module_record, twin_record,
+};
 use ferrohub_store::{
-    HubCatalog, HubRecord, PersistentSession, Registry, Rights, Sessions, SharedAccessPolicy,
-    StoreError,
+    C2dQueues, DeviceId, Feedback, HubCatalog, HubRecord, PersistentSession, Registry, Rights,
+    Sessions, SharedAccessPolicy, StoreError, Twins,
 };
 use ferrohub_store_sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -72,6 +74,103 @@ async fn data_survives_closing_and_reopening_the_store() {
             .await
             .unwrap(),
         Some(session)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twins_queues_and_feedback_survive_closing_and_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrohub.db");
+    let hub = "survive-c2d";
+    let device = device_record(hub, "d1");
+    let module = module_record(hub, "d1", "m1");
+    let device_twin = twin_record(hub, device.identity(), 2, "device");
+    let module_twin = twin_record(hub, module.identity(), 1, "module");
+    let messages = [
+        c2d_message(hub, "d1", "b"),
+        c2d_message(hub, "d1", "a"),
+        c2d_message(hub, "d1", "c"),
+    ];
+    let d1 = || DeviceId::new("d1").unwrap();
+    let held_lock;
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.create_identity(device.clone()).await.unwrap();
+        store.create_identity(module.clone()).await.unwrap();
+        store
+            .put_twin(twin_record(hub, device.identity(), 1, "old"), None)
+            .await
+            .unwrap();
+        store.put_twin(device_twin.clone(), Some(1)).await.unwrap();
+        store.put_twin(module_twin.clone(), None).await.unwrap();
+        for message in &messages {
+            store.enqueue_c2d(message.clone(), 10).await.unwrap();
+        }
+        store
+            .set_c2d_delivery_count(hub_name(hub), d1(), messages[1].lock_token.clone(), 2)
+            .await
+            .unwrap();
+        store
+            .add_feedback(
+                hub_name(hub),
+                vec![feedback_record("m1"), feedback_record("m2")],
+            )
+            .await
+            .unwrap();
+        store
+            .add_feedback(hub_name(hub), vec![feedback_record("m3")])
+            .await
+            .unwrap();
+        // Lock the first record until t=1000 so the lock itself must survive too.
+        held_lock = store
+            .lock_feedback(hub_name(hub), 0, 1_000, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(held_lock.records, [feedback_record("m1")]);
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store
+            .get_twin(hub_name(hub), device.identity())
+            .await
+            .unwrap(),
+        Some(device_twin.clone())
+    );
+    assert_eq!(
+        store.list_twins(hub_name(hub), true).await.unwrap(),
+        [module_twin]
+    );
+    let mut expected = messages.to_vec();
+    expected[1].delivery_count = 2;
+    assert_eq!(
+        store.peek_c2d(hub_name(hub), d1(), 10).await.unwrap(),
+        expected,
+        "the queue, its order and its delivery counts survive"
+    );
+    // A twin's version survives too: compare-and-swap continues from it.
+    store
+        .put_twin(twin_record(hub, device.identity(), 3, "new"), Some(2))
+        .await
+        .unwrap();
+
+    let rest = store
+        .lock_feedback(hub_name(hub), 500, 1_000, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rest.records,
+        [feedback_record("m2"), feedback_record("m3")],
+        "the lock held before the restart is still held"
+    );
+    assert!(
+        store
+            .complete_feedback(hub_name(hub), held_lock.lock_token, 600)
+            .await
+            .unwrap(),
+        "a lock token from before the restart still completes"
     );
 }
 

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// The stored etag does not match the caller's `If-Match`.
     #[error("precondition failed: the etag does not match")]
     PreconditionFailed,
+    /// A per-device cloud-to-device queue already holds its maximum.
+    #[error("the queue is full")]
+    QueueFull,
     /// The backend could not do its job (I/O, corruption, database errors); retrying may help.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -4,6 +4,7 @@
 //! for another (e.g. PostgreSQL) without touching protocol or API code. The `conformance`
 //! feature exposes a behavioural test suite that every backend runs against itself.
 
+mod c2d;
 mod error;
 mod hub;
 mod identity;
@@ -11,10 +12,12 @@ mod precondition;
 mod rights;
 mod session;
 mod traits;
+mod twin;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use c2d::{C2dMessage, FeedbackBatch, FeedbackRecord};
 pub use error::StoreError;
 pub use hub::{HubRecord, SharedAccessPolicy};
 pub use identity::{
@@ -23,7 +26,8 @@ pub use identity::{
 pub use precondition::Precondition;
 pub use rights::{AccessRights, Rights, UnknownRight};
 pub use session::PersistentSession;
-pub use traits::{HubCatalog, Registry, Sessions, Store, StoreFuture};
+pub use traits::{C2dQueues, Feedback, HubCatalog, Registry, Sessions, Store, StoreFuture, Twins};
+pub use twin::TwinRecord;
 
 // Re-exported so backends and callers name the same id types as the traits.
 pub use ferrohub_protocol::ids::{DeviceId, HubName, Identity, ModuleId};

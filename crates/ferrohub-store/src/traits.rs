@@ -6,11 +6,13 @@ use std::pin::Pin;
 
 use ferrohub_protocol::ids::{DeviceId, HubName, Identity};
 
+use crate::c2d::{C2dMessage, FeedbackBatch, FeedbackRecord};
 use crate::error::StoreError;
 use crate::hub::{HubRecord, SharedAccessPolicy};
 use crate::identity::{DeviceCounts, DeviceRecord};
 use crate::precondition::Precondition;
 use crate::session::PersistentSession;
+use crate::twin::TwinRecord;
 
 /// What every storage call returns. Once it resolves `Ok`, the change is durable.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
@@ -75,7 +77,71 @@ pub trait Sessions: Send + Sync + 'static {
     fn delete_session(&self, hub: HubName, identity: Identity) -> StoreFuture<bool>;
 }
 
-/// Everything the server needs from a backend.
-pub trait Store: HubCatalog + Registry + Sessions {}
+/// Device and module twins, compare-and-swap on the twin version.
+pub trait Twins: Send + Sync + 'static {
+    fn get_twin(&self, hub: HubName, identity: Identity) -> StoreFuture<Option<TwinRecord>>;
+    /// `expected_version` `None` inserts (`Conflict` if a twin exists); `Some(v)` replaces only
+    /// when the stored version is `v` (`PreconditionFailed` otherwise, `NotFound` if there is
+    /// no twin). Either way `NotFound` when the identity is not registered. Deleting an
+    /// identity deletes its twin.
+    fn put_twin(&self, record: TwinRecord, expected_version: Option<u64>) -> StoreFuture<()>;
+    /// Every twin of the hub: devices only (`modules == false`) or modules only, ordered by
+    /// (device id, module id).
+    fn list_twins(&self, hub: HubName, modules: bool) -> StoreFuture<Vec<TwinRecord>>;
+}
 
-impl<T: HubCatalog + Registry + Sessions> Store for T {}
+/// Per-device cloud-to-device queues. Deleting a device deletes its queue.
+pub trait C2dQueues: Send + Sync + 'static {
+    /// Appends to the device's queue. `QueueFull` when it already holds `max_depth`
+    /// messages; `NotFound` when the device is not registered.
+    fn enqueue_c2d(&self, message: C2dMessage, max_depth: usize) -> StoreFuture<()>;
+    /// The queue, oldest first, at most `limit` messages.
+    fn peek_c2d(
+        &self,
+        hub: HubName,
+        device: DeviceId,
+        limit: usize,
+    ) -> StoreFuture<Vec<C2dMessage>>;
+    /// Records a delivery attempt's new count; `NotFound` if the message is gone.
+    fn set_c2d_delivery_count(
+        &self,
+        hub: HubName,
+        device: DeviceId,
+        lock_token: String,
+        delivery_count: u32,
+    ) -> StoreFuture<()>;
+    /// Removes one message (completed, expired or dead-lettered); `None` if it was not there.
+    fn remove_c2d(
+        &self,
+        hub: HubName,
+        device: DeviceId,
+        lock_token: String,
+    ) -> StoreFuture<Option<C2dMessage>>;
+    /// Removes every queued message; returns how many.
+    fn purge_c2d(&self, hub: HubName, device: DeviceId) -> StoreFuture<u64>;
+    fn count_c2d(&self, hub: HubName, device: DeviceId) -> StoreFuture<u64>;
+}
+
+/// The hub's delivery-feedback queue (`iothub-ack`).
+pub trait Feedback: Send + Sync + 'static {
+    fn add_feedback(&self, hub: HubName, records: Vec<FeedbackRecord>) -> StoreFuture<()>;
+    /// Locks up to `max` records that are unlocked or whose lock expired (at `now_ms`) for
+    /// `lock_ms`, oldest first; `None` when there are none.
+    fn lock_feedback(
+        &self,
+        hub: HubName,
+        now_ms: i64,
+        lock_ms: i64,
+        max: usize,
+    ) -> StoreFuture<Option<FeedbackBatch>>;
+    /// Deletes the batch's records; false if the lock token is unknown or its lock expired.
+    fn complete_feedback(&self, hub: HubName, lock_token: String, now_ms: i64)
+    -> StoreFuture<bool>;
+    /// Unlocks the batch's records so another receive gets them.
+    fn abandon_feedback(&self, hub: HubName, lock_token: String) -> StoreFuture<bool>;
+}
+
+/// Everything the server needs from a backend.
+pub trait Store: HubCatalog + Registry + Sessions + Twins + C2dQueues + Feedback {}
+
+impl<T: HubCatalog + Registry + Sessions + Twins + C2dQueues + Feedback> Store for T {}

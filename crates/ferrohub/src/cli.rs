@@ -53,6 +53,15 @@ pub enum Command {
     SasToken(SasTokenArgs),
     /// Print telemetry from the built-in endpoint, like `az iot hub monitor-events`.
     Monitor(MonitorArgs),
+    /// Direct methods.
+    #[command(subcommand)]
+    Method(MethodCommand),
+    /// Device and module twins.
+    #[command(subcommand)]
+    Twin(TwinCommand),
+    /// Cloud-to-device messages.
+    #[command(subcommand)]
+    C2d(C2dCommand),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -150,6 +159,96 @@ pub struct MonitorArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum C2dCommand {
+    /// Queue a message for a device.
+    Send(C2dSendArgs),
+    /// Delete every message queued for a device.
+    Purge { device: String },
+    /// Print pending delivery feedback (one JSON object per line) and complete it.
+    Feedback {
+        /// Leave the feedback for another reader (abandon instead of complete).
+        #[arg(long)]
+        peek: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct C2dSendArgs {
+    pub device: String,
+    /// The message body, as text.
+    #[arg(long)]
+    pub data: String,
+    /// An application property, K=V (repeatable).
+    #[arg(long = "property", value_name = "K=V")]
+    pub properties: Vec<String>,
+    #[arg(long)]
+    pub message_id: Option<String>,
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    #[arg(long)]
+    pub content_type: Option<String>,
+    #[arg(long)]
+    pub content_encoding: Option<String>,
+    /// Delivery feedback: none, positive, negative or full.
+    #[arg(long, default_value = "none")]
+    pub ack: String,
+    /// Time to live in seconds (default 3600, at most 172800).
+    #[arg(long)]
+    pub ttl: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwinCommand {
+    /// Print a twin as JSON.
+    Show {
+        device: String,
+        #[arg(long)]
+        module: Option<String>,
+    },
+    /// Merge tags and desired properties into the twin (JSON merge patch; null deletes).
+    Update(TwinWriteArgs),
+    /// Replace the twin's tags and desired properties.
+    Replace(TwinWriteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TwinWriteArgs {
+    pub device: String,
+    #[arg(long)]
+    pub module: Option<String>,
+    /// Desired properties, as a JSON object.
+    #[arg(long)]
+    pub desired: Option<String>,
+    /// Tags, as a JSON object.
+    #[arg(long)]
+    pub tags: Option<String>,
+    /// Only if the twin's etag is still this one.
+    #[arg(long)]
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MethodCommand {
+    /// Call a direct method and print the device's answer as JSON.
+    Invoke {
+        device: String,
+        name: String,
+        /// The payload, as JSON (default null).
+        #[arg(long)]
+        payload: Option<String>,
+        /// Seconds to wait for the answer (5 to 300).
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Seconds to wait for the device to come online (0 to 300).
+        #[arg(long, default_value_t = 0)]
+        connect_timeout: u64,
+        /// Call a module of the device.
+        #[arg(long)]
+        module: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,9 +35,15 @@ pub struct ApiClient {
 pub struct ApiResponse {
     pub status: StatusCode,
     pub body: Bytes,
+    /// The `ETag` header without its quotes (also the feedback lock token).
+    pub etag: Option<String>,
 }
 
 impl ApiResponse {
+    pub fn etag(&self) -> Option<String> {
+        self.etag.clone()
+    }
+
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
         serde_json::from_slice(&self.body).context("the server's answer is not JSON")
     }
@@ -179,9 +185,7 @@ impl ApiClient {
         body: Option<serde_json::Value>,
     ) -> anyhow::Result<ApiResponse> {
         let response = self.send(method, path, body).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok(ApiResponse { status, body })
+        collect(response).await
     }
 
     /// Like `call`, but a non-2xx answer becomes an error with the API's message.
@@ -202,4 +206,16 @@ impl ApiClient {
 /// Percent-encodes one path segment (device ids may hold `%`, `?`, `$` ...).
 pub fn segment(raw: &str) -> String {
     percent_encoding::utf8_percent_encode(raw, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Collects a response into an `ApiResponse`.
+pub async fn collect(response: Response<Incoming>) -> anyhow::Result<ApiResponse> {
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get(hyper::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"').to_owned());
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(ApiResponse { status, body, etag })
 }

@@ -1,12 +1,15 @@
 //! The CLI commands. Service commands are typed clients of the REST API; only `serve`,
 //! `hub connection-string` and `config default` work on the data directory itself.
 
+pub mod c2d;
 pub mod context;
 pub mod device;
 pub mod hub;
+pub mod method;
 pub mod monitor;
 pub mod sas_token;
 pub mod serve;
+pub mod twin;
 
 use crate::cli::{Cli, Command, ConfigCommand};
 
@@ -18,6 +21,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(cmd) => device::run(&ctx, cmd).await,
         Command::SasToken(args) => sas_token::run(&ctx, args).await,
         Command::Monitor(args) => monitor::run(&ctx, args).await,
+        Command::Method(cmd) => method::run(&ctx, cmd).await,
+        Command::Twin(cmd) => twin::run(&ctx, cmd).await,
+        Command::C2d(cmd) => c2d::run(&ctx, cmd).await,
         Command::Config(ConfigCommand::Default) => {
             print!("{}", crate::config::EXAMPLE);
             Ok(())

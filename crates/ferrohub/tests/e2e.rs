@@ -16,6 +16,8 @@ mod connect_rules;
 mod framing;
 #[path = "e2e/hubs.rs"]
 mod hubs;
+#[path = "e2e/methods.rs"]
+mod methods;
 #[path = "e2e/registry.rs"]
 mod registry;
 #[path = "e2e/telemetry.rs"]

@@ -318,10 +318,10 @@ fn qos2_subscription_is_granted_qos1_and_saved_for_persistent_sessions() {
     }
     assert_eq!(
         s.poll_request(),
-        Some(HubRequest::SaveSubscriptions(vec![
-            Subscription::CloudToDevice,
-            Subscription::TwinResponses
-        ]))
+        Some(HubRequest::SubscriptionsChanged {
+            persist: true,
+            subscriptions: vec![Subscription::CloudToDevice, Subscription::TwinResponses],
+        })
     );
 }
 
@@ -485,6 +485,14 @@ fn persistent_session_restores_subscriptions_and_reports_present() {
         }))
     );
     assert_eq!(s.subscriptions(), vec![Subscription::MethodRequests]);
+    assert_eq!(
+        s.poll_request(),
+        Some(HubRequest::SubscriptionsChanged {
+            subscriptions: vec![Subscription::MethodRequests],
+            persist: false
+        }),
+        "the hub learns the restored subscriptions"
+    );
 }
 
 #[test]
@@ -527,4 +535,165 @@ fn twin_responses_go_only_to_subscribed_devices() {
         Some(Packet::Publish(p)) => assert_eq!(p.topic, "$iothub/twin/res/204/?$rid=r1&$version=7"),
         other => panic!("expected a twin response, got {other:?}"),
     }
+}
+
+#[test]
+fn method_requests_reach_only_subscribed_devices_with_a_json_body() {
+    let now = Instant::now();
+    let mut s = connected(now, "dev1", 60);
+    let call = HubEvent::MethodRequest {
+        request_id: RequestId::new("7").unwrap(),
+        name: "reboot".into(),
+        payload: Bytes::from_static(b"null"),
+    };
+    s.handle_hub_event(now, call.clone());
+    assert_eq!(s.poll_transmit(), None);
+    s.handle_packet(
+        now,
+        Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![("$iothub/methods/POST/#".into(), QoS::AtMostOnce)],
+        }),
+    );
+    let _ = s.poll_transmit();
+    s.handle_hub_event(now, call);
+    match s.poll_transmit() {
+        Some(Packet::Publish(p)) => {
+            assert_eq!(p.topic, "$iothub/methods/POST/reboot/?$rid=7");
+            assert_eq!(p.qos, QoS::AtMostOnce);
+            assert_eq!(p.payload, Bytes::from_static(b"null"));
+        }
+        other => panic!("expected the method request, got {other:?}"),
+    }
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn desired_patches_are_published_with_their_version() {
+    let now = Instant::now();
+    let mut s = connected(now, "dev1", 60);
+    s.handle_packet(
+        now,
+        Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![(
+                "$iothub/twin/PATCH/properties/desired/#".into(),
+                QoS::AtLeastOnce,
+            )],
+        }),
+    );
+    let _ = s.poll_transmit();
+    s.handle_hub_event(
+        now,
+        HubEvent::DesiredPatch {
+            version: 4,
+            body: Bytes::from_static(br#"{"a":1,"$version":4}"#),
+        },
+    );
+    match s.poll_transmit() {
+        Some(Packet::Publish(p)) => {
+            assert_eq!(p.topic, "$iothub/twin/PATCH/properties/desired/?$version=4")
+        }
+        other => panic!("expected the desired patch, got {other:?}"),
+    }
+}
+
+fn subscribe_c2d(s: &mut DeviceSession, now: Instant) {
+    s.handle_packet(
+        now,
+        Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![(
+                "devices/dev1/messages/devicebound/#".into(),
+                QoS::AtLeastOnce,
+            )],
+        }),
+    );
+    let _ = s.poll_transmit();
+}
+
+#[test]
+fn subscribing_to_c2d_asks_the_hub_for_queued_messages() {
+    let now = Instant::now();
+    let mut s = connected(now, "dev1", 60);
+    assert_eq!(s.c2d_capacity(), 0, "no deliveries before the subscription");
+    subscribe_c2d(&mut s, now);
+    let requests: Vec<HubRequest> = std::iter::from_fn(|| s.poll_request()).collect();
+    assert!(requests.contains(&HubRequest::PullCloudToDevice));
+    assert_eq!(s.c2d_capacity(), 16);
+}
+
+#[test]
+fn a_c2d_delivery_is_qos1_and_its_puback_completes_it() {
+    let now = Instant::now();
+    let mut s = connected(now, "dev1", 60);
+    subscribe_c2d(&mut s, now);
+    while s.poll_request().is_some() {}
+    s.deliver_c2d(
+        "lock-1".into(),
+        "devices/dev1/messages/devicebound/a=1".into(),
+        Bytes::from_static(b"hi"),
+        true,
+    );
+    let pid = match s.poll_transmit() {
+        Some(Packet::Publish(p)) => {
+            assert_eq!(p.qos, QoS::AtLeastOnce);
+            assert!(p.dup, "a redelivery carries DUP");
+            p.packet_id.unwrap()
+        }
+        other => panic!("expected the delivery, got {other:?}"),
+    };
+    assert_eq!(
+        s.c2d_in_flight(),
+        std::collections::HashSet::from(["lock-1".to_owned()])
+    );
+    s.handle_packet(now, Packet::PubAck(pid));
+    assert_eq!(
+        s.poll_request(),
+        Some(HubRequest::CloudToDeviceCompleted {
+            lock_token: "lock-1".into()
+        })
+    );
+    assert!(s.c2d_in_flight().is_empty());
+    s.handle_packet(now, Packet::PubAck(pid));
+    assert_eq!(
+        s.poll_request(),
+        None,
+        "a repeated PUBACK completes nothing"
+    );
+}
+
+#[test]
+fn c2d_deliveries_stop_at_the_in_flight_limit() {
+    let now = Instant::now();
+    let mut s = connected(now, "dev1", 60);
+    subscribe_c2d(&mut s, now);
+    for i in 0..20 {
+        s.deliver_c2d(
+            format!("l{i}"),
+            "devices/dev1/messages/devicebound/".into(),
+            Bytes::new(),
+            false,
+        );
+    }
+    assert_eq!(s.c2d_in_flight().len(), 16);
+    assert_eq!(s.c2d_capacity(), 0);
+}
+
+#[test]
+fn a_resumed_session_with_a_c2d_subscription_pulls_without_resubscribing() {
+    let now = Instant::now();
+    let mut s = DeviceSession::new(now, SessionConfig::default());
+    s.handle_packet(now, Packet::Connect(connect("dev1", 60, false)));
+    let _ = s.poll_request();
+    s.handle_auth_result(
+        now,
+        Ok(AuthAccepted {
+            valid_for: None,
+            session_present: true,
+            subscriptions: vec![Subscription::CloudToDevice],
+        }),
+    );
+    let requests: Vec<HubRequest> = std::iter::from_fn(|| s.poll_request()).collect();
+    assert!(requests.contains(&HubRequest::PullCloudToDevice));
 }

@@ -4,9 +4,11 @@ use std::fmt::Debug;
 
 use ferrohub_protocol::ids::{DeviceId, HubName, Identity, ModuleId};
 
+use crate::c2d::{C2dMessage, FeedbackRecord};
 use crate::error::StoreError;
 use crate::identity::{AuthenticationType, DeviceAuthentication, DeviceRecord, DeviceStatus};
 use crate::session::PersistentSession;
+use crate::twin::TwinRecord;
 
 /// A hub name; panics on an invalid one (fixtures use literals).
 pub fn hub_name(name: &str) -> HubName {
@@ -76,6 +78,59 @@ pub(crate) fn session(hub: &str, identity: Identity, filters: &[&str]) -> Persis
         identity,
         subscriptions: filters.iter().map(|f| (*f).to_owned()).collect(),
         updated_time: "2024-01-01T00:00:00Z".to_owned(),
+    }
+}
+
+/// A twin of `identity` at `version` whose document records `marker`.
+pub fn twin_record(hub: &str, identity: Identity, version: u64, marker: &str) -> TwinRecord {
+    TwinRecord {
+        hub: hub_name(hub),
+        identity,
+        version,
+        document: serde_json::json!({
+            "properties": {
+                "desired": { "marker": marker, "$version": version },
+                "reported": { "n": 1.5, "list": [1, "two", null], "$version": 1 }
+            },
+            "tags": { "zone": "b", "area": "a" }
+        }),
+    }
+}
+
+/// A queued cloud-to-device message whose lock token and message id derive from `token`;
+/// the body is binary (not valid UTF-8) so a backend cannot get away with storing text.
+pub fn c2d_message(hub: &str, device: &str, token: &str) -> C2dMessage {
+    C2dMessage {
+        hub: hub_name(hub),
+        device: device_id(device),
+        lock_token: format!("lock-{device}-{token}"),
+        message_id: format!("msg-{token}"),
+        correlation_id: Some(format!("corr-{token}")),
+        user_id: None,
+        content_type: Some("application/octet-stream".to_owned()),
+        content_encoding: None,
+        ack: "full".to_owned(),
+        enqueued_ms: 1_700_000_000_000,
+        expiry_ms: 1_700_003_600_000,
+        delivery_count: 0,
+        max_delivery_count: 10,
+        properties: vec![
+            ("z-first".to_owned(), token.to_owned()),
+            ("a-second".to_owned(), String::new()),
+        ],
+        body: [token.as_bytes(), &[0x00, 0xff, 0xfe, 0x80]].concat(),
+    }
+}
+
+/// A feedback record for the message `message_id`.
+pub fn feedback_record(message_id: &str) -> FeedbackRecord {
+    FeedbackRecord {
+        original_message_id: message_id.to_owned(),
+        device_id: "d1".to_owned(),
+        device_generation_id: "gen-d1".to_owned(),
+        status_code: "Success".to_owned(),
+        description: "Success".to_owned(),
+        enqueued_time_utc: "2024-01-01T00:00:00Z".to_owned(),
     }
 }
 

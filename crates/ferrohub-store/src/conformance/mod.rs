@@ -5,16 +5,23 @@
 //! failing check panics with a message saying which promise was broken: this is test code.
 //! The concurrency check spawns tokio tasks, so run the suite on a multi-thread runtime.
 
+mod c2d;
 mod catalog;
 mod etag;
+mod feedback;
 mod fixtures;
 mod registry;
 mod sessions;
+mod twins;
 
 use std::sync::Arc;
 
 use crate::traits::Store;
 
+pub use c2d::{
+    a_full_queue_refuses_more_without_affecting_others, c2d_queues_are_fifo_and_round_trip,
+    enqueueing_for_a_missing_device_is_not_found,
+};
 pub use catalog::{
     a_policy_for_an_unknown_hub_is_not_found, hostnames_are_unique_across_hubs,
     hubs_and_policies_round_trip,
@@ -23,7 +30,14 @@ pub use etag::{
     concurrent_updates_with_the_same_etag_have_exactly_one_winner, delete_respects_the_etag,
     update_respects_the_etag,
 };
-pub use fixtures::{device_record, hub_name, module_record};
+pub use feedback::{
+    an_expired_feedback_lock_lets_another_receive_take_the_records,
+    completing_after_the_lock_expired_is_refused, feedback_lock_complete_and_abandon,
+    lock_feedback_respects_max,
+};
+pub use fixtures::{
+    c2d_message, device_record, feedback_record, hub_name, module_record, twin_record,
+};
 pub use registry::{
     counts_split_devices_by_status, create_get_update_delete_round_trip,
     creating_an_existing_identity_conflicts, deleting_a_device_removes_its_modules_and_sessions,
@@ -31,6 +45,12 @@ pub use registry::{
     modules_require_their_device, two_hubs_keep_separate_registries,
 };
 pub use sessions::sessions_upsert_and_delete;
+pub use twins::{
+    a_twin_of_an_unregistered_identity_is_not_found,
+    concurrent_twin_writes_with_the_same_version_have_exactly_one_winner,
+    deleting_an_identity_deletes_its_twins_and_queue, twins_are_listed_in_device_then_module_order,
+    twins_insert_get_and_compare_and_swap,
+};
 
 /// Runs every check in this module.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -50,4 +70,16 @@ pub async fn run_all(store: Arc<dyn Store>) {
     hubs_and_policies_round_trip(store).await;
     hostnames_are_unique_across_hubs(store).await;
     a_policy_for_an_unknown_hub_is_not_found(store).await;
+    twins_insert_get_and_compare_and_swap(store).await;
+    twins_are_listed_in_device_then_module_order(store).await;
+    concurrent_twin_writes_with_the_same_version_have_exactly_one_winner(store).await;
+    a_twin_of_an_unregistered_identity_is_not_found(store).await;
+    deleting_an_identity_deletes_its_twins_and_queue(store).await;
+    c2d_queues_are_fifo_and_round_trip(store).await;
+    a_full_queue_refuses_more_without_affecting_others(store).await;
+    enqueueing_for_a_missing_device_is_not_found(store).await;
+    feedback_lock_complete_and_abandon(store).await;
+    an_expired_feedback_lock_lets_another_receive_take_the_records(store).await;
+    completing_after_the_lock_expired_is_refused(store).await;
+    lock_feedback_respects_max(store).await;
 }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::context::Context;
 use crate::cli::MonitorArgs;
-use crate::client::{ApiClient, ApiResponse, segment};
+use crate::client::{ApiClient, segment};
 
 pub async fn run(ctx: &Context, args: MonitorArgs) -> anyhow::Result<()> {
     let client = ctx.client().await?;
@@ -37,8 +37,8 @@ pub async fn run(ctx: &Context, args: MonitorArgs) -> anyhow::Result<()> {
     let response = client.send(Method::GET, &path, None).await?;
     let status = response.status();
     if !status.is_success() {
-        let body = response.into_body().collect().await?.to_bytes();
-        bail!("{}", ApiResponse { status, body }.error_line());
+        let _ = status;
+        bail!("{}", crate::client::collect(response).await?.error_line());
     }
     let mut body = response.into_body();
     let idle = args.timeout.map(Duration::from_secs);
