@@ -10,6 +10,8 @@ mod support;
 
 #[path = "e2e/auth.rs"]
 mod auth;
+#[path = "e2e/c2d.rs"]
+mod c2d;
 #[path = "e2e/connect_rules.rs"]
 mod connect_rules;
 #[path = "e2e/framing.rs"]
@@ -22,3 +24,5 @@ mod methods;
 mod registry;
 #[path = "e2e/telemetry.rs"]
 mod telemetry;
+#[path = "e2e/twins.rs"]
+mod twins;

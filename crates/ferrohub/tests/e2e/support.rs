@@ -324,3 +324,9 @@ pub async fn wait_for(
         }
     }
 }
+
+/// A REST answer, status and JSON body.
+pub struct Sent {
+    pub status: hyper::StatusCode,
+    pub body: Value,
+}

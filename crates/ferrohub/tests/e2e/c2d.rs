@@ -1,0 +1,176 @@
+//! Cloud-to-device messages end to end: REST send, MQTT delivery, PUBACK completion,
+//! redelivery after reconnect, queue limits, purge and feedback.
+
+use std::time::Duration;
+
+use ferrohub_mqtt::{Packet, QoS, Subscribe};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Next, RawClient, TestServer, connect_packet, device_token};
+
+async fn subscribe_c2d(raw: &mut RawClient, device: &str) {
+    raw.send(&Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![(format!("devices/{device}/messages/devicebound/#"), QoS::AtLeastOnce)],
+    }))
+    .await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::SubAck(_))));
+}
+
+async fn send(s: &TestServer, device: &str, body: serde_json::Value) -> crate::support::Sent {
+    let r = s
+        .api()
+        .call(Method::POST, &format!("/ferrohub/devices/{device}/messages/devicebound"), Some(body))
+        .await
+        .unwrap();
+    crate::support::Sent { status: r.status, body: r.json().unwrap_or_default() }
+}
+
+async fn delivery(raw: &mut RawClient) -> ferrohub_mqtt::Publish {
+    match raw.next().await {
+        Next::Packet(Packet::Publish(p)) => p,
+        other => panic!("expected a C2D delivery, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_message_is_delivered_with_its_properties_and_completed_by_puback() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut raw, "dev1").await;
+    let sent = send(&s, "dev1", json!({"body": "hello", "messageId": "m1", "correlationId": "c1", "contentType": "text/plain", "properties": {"a b": "x&y"}})).await;
+    assert_eq!(sent.status, StatusCode::CREATED);
+    assert_eq!(sent.body["messageId"], "m1");
+    let p = delivery(&mut raw).await;
+    assert_eq!(p.qos, QoS::AtLeastOnce);
+    assert_eq!(&p.payload[..], b"hello");
+    let bag = p.topic.strip_prefix("devices/dev1/messages/devicebound/").unwrap();
+    let props = ferrohub_protocol::property_bag::decode(bag).unwrap();
+    let get = |k: &str| props.iter().find(|p| p.key == k).and_then(|p| p.value.clone());
+    assert_eq!(get("$.mid").as_deref(), Some("m1"));
+    assert_eq!(get("$.cid").as_deref(), Some("c1"));
+    assert_eq!(get("$.ct").as_deref(), Some("text/plain"));
+    assert_eq!(get("$.to").as_deref(), Some("/devices/dev1/messages/devicebound"));
+    assert_eq!(get("iothub-ack").as_deref(), Some("none"));
+    assert_eq!(get("a b").as_deref(), Some("x&y"));
+    assert!(bag.starts_with("%24.mid="), "system keys travel as %24.");
+    raw.send(&Packet::PubAck(p.packet_id.unwrap())).await;
+    // Completed: after a reconnect nothing is delivered again.
+    raw.send(&Packet::Disconnect).await;
+    let mut again = s.raw().await;
+    again.connect_as("dev1", &key).await;
+    again.send(&Packet::PingReq).await;
+    assert_eq!(again.next().await, Next::Packet(Packet::PingResp));
+    assert_eq!(s.hub().c2d_queue_depth(s.hub().default_hub(), &ferrohub_protocol::DeviceId::new("dev1").unwrap()).await.unwrap(), 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn messages_sent_while_offline_arrive_on_reconnect_without_resubscribing() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut raw, "dev1").await;
+    raw.send(&Packet::Disconnect).await;
+    assert_eq!(raw.next().await, Next::Closed);
+    for i in 0..3 {
+        assert_eq!(send(&s, "dev1", json!({"body": format!("m{i}")})).await.status, StatusCode::CREATED);
+    }
+    let mut back = s.raw().await;
+    back.send(&connect_packet("dev1", Some(device_token("dev1", &key, 60)))).await;
+    assert!(matches!(back.next().await, Next::Packet(Packet::ConnAck(a)) if a.session_present));
+    for i in 0..3 {
+        let p = delivery(&mut back).await;
+        assert_eq!(p.payload, format!("m{i}").as_bytes(), "FIFO order");
+        back.send(&Packet::PubAck(p.packet_id.unwrap())).await;
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_unacknowledged_message_is_redelivered_with_dup_after_reconnect() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut raw, "dev1").await;
+    send(&s, "dev1", json!({"body": "once"})).await;
+    let first = delivery(&mut raw).await;
+    assert!(!first.dup);
+    drop(raw);
+    let mut back = s.raw().await;
+    back.connect_as("dev1", &key).await;
+    let again = delivery(&mut back).await;
+    assert!(again.dup, "a redelivery carries DUP");
+    assert_eq!(again.payload, first.payload);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_fifty_first_queued_message_is_refused_and_other_devices_are_unaffected() {
+    let s = TestServer::start().await;
+    s.create_device("full").await;
+    s.create_device("other").await;
+    for i in 0..50 {
+        assert_eq!(send(&s, "full", json!({"body": format!("{i}")})).await.status, StatusCode::CREATED);
+    }
+    let refused = send(&s, "full", json!({"body": "51"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body["Message"].as_str().unwrap().starts_with("ErrorCode:DeviceMaximumQueueDepthExceeded;"));
+    assert_eq!(send(&s, "other", json!({"body": "fine"})).await.status, StatusCode::CREATED);
+    let purged = s.api().call_ok(Method::DELETE, "/devices/full/commands", None).await.unwrap().json().unwrap();
+    assert_eq!(purged, json!({"totalMessagesPurged": 50, "deviceId": "full", "moduleId": null}));
+    assert_eq!(send(&s, "full", json!({"body": "after purge"})).await.status, StatusCode::CREATED);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_sends_are_refused_with_4xx() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    assert_eq!(send(&s, "nobody", json!({"body": "x"})).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(send(&s, "dev1", json!({"body": "x".repeat(64 * 1024 + 1)})).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(send(&s, "dev1", json!({"body": "x", "ttlSeconds": 172_801})).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(send(&s, "dev1", json!({"body": "x", "ack": "sometimes"})).await.status, StatusCode::BAD_REQUEST);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn positive_acks_produce_success_feedback_that_can_be_completed() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut raw, "dev1").await;
+    send(&s, "dev1", json!({"body": "fb", "messageId": "fb-1", "ack": "full"})).await;
+    let p = delivery(&mut raw).await;
+    raw.send(&Packet::PubAck(p.packet_id.unwrap())).await;
+    raw.send(&Packet::PingReq).await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PingResp));
+    let api = s.api();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let batch = loop {
+        let r = api.call(Method::GET, "/messages/serviceBound/feedback", None).await.unwrap();
+        if r.status == StatusCode::OK {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no feedback arrived");
+    };
+    let records = batch.json().unwrap();
+    assert_eq!(records[0]["originalMessageId"], "fb-1");
+    assert_eq!(records[0]["statusCode"], "Success");
+    assert_eq!(records[0]["deviceId"], "dev1");
+    let lock = batch.etag().unwrap();
+    assert_eq!(
+        api.call(Method::GET, "/messages/serviceBound/feedback", None).await.unwrap().status,
+        StatusCode::NO_CONTENT,
+        "a locked batch is not handed out twice"
+    );
+    assert_eq!(api.call(Method::DELETE, &format!("/messages/serviceBound/feedback/{lock}"), None).await.unwrap().status, StatusCode::NO_CONTENT);
+    assert_eq!(api.call(Method::DELETE, &format!("/messages/serviceBound/feedback/{lock}"), None).await.unwrap().status, StatusCode::PRECONDITION_FAILED);
+    s.stop().await;
+}
