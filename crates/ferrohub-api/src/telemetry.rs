@@ -39,6 +39,9 @@ pub struct StreamQuery {
     from: Option<String>,
     consumer_group: Option<String>,
     device_id: Option<String>,
+    /// Also stream IoT Hub's own events (connection state, lifecycle, twin changes); by
+    /// default only device telemetry, as on IoT Hub's built-in endpoint without routes.
+    events: Option<bool>,
 }
 
 struct Cursor {
@@ -46,6 +49,7 @@ struct Cursor {
     watches: Vec<tokio::sync::watch::Receiver<u64>>,
     next: Vec<u64>,
     device: Option<String>,
+    include_events: bool,
     ready: VecDeque<Vec<u8>>,
 }
 
@@ -78,6 +82,7 @@ pub async fn stream(
         watches,
         next,
         device: q.device_id,
+        include_events: q.events.unwrap_or(false),
         ready: VecDeque::new(),
     };
     let body = Body::from_stream(futures_util::stream::unfold(cursor, |mut c| async move {
@@ -169,11 +174,12 @@ impl Cursor {
             for e in events {
                 any = true;
                 self.next[idx] = e.sequence_number + 1;
-                if self
+                let wanted = self
                     .device
                     .as_deref()
                     .is_none_or(|d| device_of(&e) == Some(d))
-                {
+                    && (self.include_events || is_telemetry(&e));
+                if wanted {
                     let mut line = serde_json::to_vec(&event_json(&e)).unwrap_or_default();
                     line.push(b'\n');
                     self.ready.push_back(line);
@@ -182,6 +188,13 @@ impl Cursor {
         }
         any
     }
+}
+
+fn is_telemetry(e: &StoredEvent) -> bool {
+    e.data
+        .system_properties
+        .iter()
+        .any(|(k, v)| k == "iothub-message-source" && v == "Telemetry")
 }
 
 fn device_of(e: &StoredEvent) -> Option<&str> {

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::clock::{Clock, format_time};
 use crate::directory::Directory;
 use crate::error::HubError;
+use crate::events::EventSequence;
 use crate::keys::generate_key;
 use crate::methods::PendingCalls;
 use crate::presence::Presence;
@@ -43,6 +44,7 @@ struct Inner {
     directory: Directory,
     presence: Presence,
     pending_calls: PendingCalls,
+    event_sequence: EventSequence,
 }
 
 /// The hub handle.
@@ -88,6 +90,7 @@ impl Hub {
                 directory: Directory::default(),
                 presence: Presence::default(),
                 pending_calls: PendingCalls::default(),
+                event_sequence: EventSequence::default(),
             }),
         };
         hub.reload_directory().await?;
@@ -180,6 +183,10 @@ impl Hub {
 
     pub(crate) fn pending_calls(&self) -> &PendingCalls {
         &self.inner.pending_calls
+    }
+
+    pub(crate) fn event_sequence(&self) -> &EventSequence {
+        &self.inner.event_sequence
     }
 
     pub fn now(&self) -> OffsetDateTime {

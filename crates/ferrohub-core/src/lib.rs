@@ -9,6 +9,7 @@
 //! - [`c2d`]: cloud-to-device queues, delivery, completion, feedback.
 //! - [`methods`]: direct method calls and their answers.
 //! - [`twins`]: twin reads and writes from devices and back ends (rules in [`twin`]).
+//! - [`events`]: connection-state, lifecycle and twin-change events into the log.
 //! - [`presence`]: which connection holds which identity; takeover and revocation.
 //! - [`clock`], [`keys`], [`error`].
 //!
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod device_auth;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod hub;
 pub mod keys;
 pub mod methods;

@@ -68,19 +68,33 @@ impl Presence {
         identity: &Identity,
         now: OffsetDateTime,
     ) -> (ConnectionLease, mpsc::Receiver<HubEvent>) {
+        self.register_then(hub, identity, now, |_| {})
+    }
+
+    /// `register`, calling `on_connect(took_over)` under the presence lock, so connection
+    /// events of one identity are emitted in the order the transitions happened.
+    pub fn register_then(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+        now: OffsetDateTime,
+        on_connect: impl FnOnce(bool),
+    ) -> (ConnectionLease, mpsc::Receiver<HubEvent>) {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let key = (hub.clone(), identity.clone());
         let old = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.insert(
+            let old = slots.insert(
                 key.clone(),
                 Slot {
                     generation,
                     events: tx,
                     subscriptions: BTreeSet::new(),
                 },
-            )
+            );
+            on_connect(old.is_some());
+            old
         };
         if let Some(old) = old {
             let _ = old.events.try_send(HubEvent::TakenOver);
@@ -97,13 +111,28 @@ impl Presence {
 
     /// Gives the identity back, unless a newer connection already took it.
     pub fn release(&self, lease: &ConnectionLease, now: OffsetDateTime) {
+        self.release_then(lease, now, || {});
+    }
+
+    /// `release`, calling `on_disconnect` under the presence lock when the identity really
+    /// went offline (not when a newer connection had taken it over).
+    pub fn release_then(
+        &self,
+        lease: &ConnectionLease,
+        now: OffsetDateTime,
+        on_disconnect: impl FnOnce(),
+    ) {
         let key = (lease.hub.clone(), lease.identity.clone());
         let released = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            match slots.get(&key) {
+            let released = match slots.get(&key) {
                 Some(slot) if slot.generation == lease.generation => slots.remove(&key).is_some(),
                 _ => false,
+            };
+            if released {
+                on_disconnect();
             }
+            released
         };
         if released {
             self.set_state(key, false, now);
@@ -163,6 +192,18 @@ impl Presence {
         module: Option<&Identity>,
         now: OffsetDateTime,
     ) {
+        self.revoke_then(hub, device, module, now, |_| {});
+    }
+
+    /// `revoke`, calling `on_disconnect` under the presence lock for each identity dropped.
+    pub fn revoke_then(
+        &self,
+        hub: &HubName,
+        device: &DeviceId,
+        module: Option<&Identity>,
+        now: OffsetDateTime,
+        mut on_disconnect: impl FnMut(&Identity),
+    ) {
         let removed: Vec<(Key, Slot)> = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let keys: Vec<Key> = slots
@@ -172,9 +213,14 @@ impl Presence {
                 })
                 .cloned()
                 .collect();
-            keys.into_iter()
+            let removed: Vec<(Key, Slot)> = keys
+                .into_iter()
                 .filter_map(|k| slots.remove(&k).map(|s| (k, s)))
-                .collect()
+                .collect();
+            for (key, _) in &removed {
+                on_disconnect(&key.1);
+            }
+            removed
         };
         for (key, slot) in removed {
             let _ = slot.events.try_send(HubEvent::Revoked);

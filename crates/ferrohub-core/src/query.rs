@@ -9,7 +9,7 @@
 //! - [`parse`]: text to [`Query`] / [`Expr`], with line/column errors; hostile input is capped.
 //! - [`eval`]: one expression over one twin document, with Cosmos-style `undefined`.
 //! - [`execute`]: filter, group, project, `TOP` over many documents.
-//! - [`error`]: [`QueryError`].
+//! - [`error`]: why a query was refused, and where.
 //!
 //! Decisions where the spec is open (see `shared/spec/query-languages.md`, Open questions):
 //! - Top-level twin fields match case-insensitively (`DeviceId` finds `deviceId`); nested tag and

@@ -12,6 +12,7 @@ use ferrohub_store::{
 
 use crate::clock::format_time;
 use crate::error::HubError;
+use crate::events::EventSource;
 use crate::hub::Hub;
 use crate::keys::{generate_key, is_valid_key, new_etag, new_generation_id};
 
@@ -89,6 +90,14 @@ impl Hub {
                     .create_identity(record)
                     .await
                     .map_err(|e| map_missing(e, identity, true))?;
+                let twin = crate::twin::TwinDocument::new(self.now())
+                    .service_view(self.twin_identity_fields(hub, &created));
+                let op = if identity.module_id.is_some() {
+                    "createModuleIdentity"
+                } else {
+                    "createDeviceIdentity"
+                };
+                self.emit_event(hub, identity, EventSource::Lifecycle, op, twin);
                 Ok((created, PutOutcome::Created))
             }
             Some(precondition) => {
@@ -128,8 +137,7 @@ impl Hub {
                 if updated.status == DeviceStatus::Disabled || keys_changed {
                     // Hostile cases C7/C10: a disabled or re-keyed identity loses its session.
                     let module = identity.module_id.as_ref().map(|_| identity);
-                    self.presence()
-                        .revoke(hub, &identity.device_id, module, self.now());
+                    self.revoke_identity(hub, &identity.device_id, module);
                 }
                 Ok((updated, PutOutcome::Updated))
             }
@@ -154,14 +162,27 @@ impl Hub {
         identity: &Identity,
         precondition: Precondition,
     ) -> Result<DeviceRecord, HubError> {
+        // The lifecycle event carries the twin as it was; read it before it is gone.
+        let last_twin = self.service_twin(hub, identity).await.ok();
         let deleted = self
             .store()
             .delete_identity(hub.clone(), identity.clone(), precondition)
             .await
             .map_err(|e| map_missing(e, identity, false))?;
         let module = identity.module_id.as_ref().map(|_| identity);
-        self.presence()
-            .revoke(hub, &identity.device_id, module, self.now());
+        self.revoke_identity(hub, &identity.device_id, module);
+        let op = if module.is_some() {
+            "deleteModuleIdentity"
+        } else {
+            "deleteDeviceIdentity"
+        };
+        self.emit_event(
+            hub,
+            identity,
+            EventSource::Lifecycle,
+            op,
+            last_twin.unwrap_or_default(),
+        );
         if module.is_none() {
             self.presence().forget(hub, &identity.device_id);
         }

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::{NEVER, format_time};
 use crate::error::HubError;
+use crate::events::EventSource;
 use crate::hub::Hub;
 use crate::twin::{ServiceUpdate, TwinDocument, TwinError};
 
@@ -111,7 +112,14 @@ impl Hub {
             })
             .await;
         match (result, invalid) {
-            (Ok((_, version)), _) => Ok(version),
+            (Ok((doc, version)), _) => {
+                let body = json!({
+                    "version": doc.version,
+                    "properties": { "reported": patch },
+                });
+                self.emit_event(hub, identity, EventSource::TwinChange, "updateTwin", body);
+                Ok(version)
+            }
             (Err(_), Some(e)) => Err(DeviceTwinError::Invalid(e)),
             (Err(e), None) => Err(DeviceTwinError::Hub(e)),
         }
@@ -155,6 +163,22 @@ impl Hub {
                 Ok(update)
             })
             .await?;
+        let view = doc.service_view(self.twin_identity_fields(hub, &record));
+        let change = match mode {
+            TwinWrite::Replace => ("replaceTwin", view.clone()),
+            TwinWrite::Patch => {
+                let mut body = serde_json::Map::new();
+                body.insert("version".into(), json!(doc.version));
+                if update.tags_changed {
+                    body.insert("tags".into(), view["tags"].clone());
+                }
+                if let Some(patch) = &update.desired_patch {
+                    body.insert("properties".into(), json!({ "desired": patch }));
+                }
+                ("updateTwin", Value::Object(body))
+            }
+        };
+        self.emit_event(hub, identity, EventSource::TwinChange, change.0, change.1);
         if let Some(notification) = TwinDocument::desired_notification(&update) {
             // Only to a connected, subscribed device; IoT Hub does not queue these.
             let body = Bytes::from(serde_json::to_vec(&notification).unwrap_or_default());
@@ -167,11 +191,15 @@ impl Hub {
                 },
             );
         }
-        Ok(doc.service_view(self.twin_identity_fields(hub, &record)))
+        Ok(view)
     }
 
     /// The registry fields IoT Hub's twin JSON carries next to the document.
-    fn twin_identity_fields(&self, hub: &HubName, record: &DeviceRecord) -> Map<String, Value> {
+    pub(crate) fn twin_identity_fields(
+        &self,
+        hub: &HubName,
+        record: &DeviceRecord,
+    ) -> Map<String, Value> {
         let state = self.presence().state(hub, &record.identity());
         let (connection, activity) = match state {
             Some(s) => (

@@ -107,7 +107,7 @@ pub async fn drive<S>(
     let _ = conn.flush(&mut writer, &mut output).await;
     let _ = writer.shutdown().await;
     if let Some(lease) = &conn.lease {
-        conn.hub.presence().release(lease, conn.hub.now());
+        conn.hub.disconnect_identity(lease);
     }
     metrics::gauge!("ferrohub_mqtt_connections").decrement(1.0);
     tracing::debug!(peer = %conn.peer, ?reason, "connection closed");
@@ -326,10 +326,7 @@ impl Connection {
                 return;
             }
         };
-        let (lease, events) =
-            self.hub
-                .presence()
-                .register(&device.hub, &device.identity, self.hub.now());
+        let (lease, events) = self.hub.connect_identity(&device.hub, &device.identity);
         self.lease = Some(lease);
         self.events = Some(events);
         self.device = Some(device);

@@ -159,6 +159,9 @@ pub struct MonitorArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// Also print IoT Hub's own events: connection state, identity lifecycle, twin changes.
+    #[arg(long)]
+    pub include_events: bool,
 }
 
 #[derive(Debug, Subcommand)]

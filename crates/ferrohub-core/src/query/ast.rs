@@ -188,9 +188,9 @@ impl Expr {
     }
 
     /// `-operand`; a number literal is folded into a negative literal.
-    pub fn neg(operand: Expr) -> Self {
+    pub fn negate(operand: Expr) -> Self {
         match operand {
-            Self::Literal(Literal::Number(n)) => Self::Literal(Literal::Number(negate(&n))),
+            Self::Literal(Literal::Number(n)) => Self::Literal(Literal::Number(negate_number(&n))),
             other => Self::Neg(Box::new(other)),
         }
     }
@@ -204,11 +204,15 @@ impl Expr {
     }
 }
 
-fn negate(n: &serde_json::Number) -> serde_json::Number {
+fn negate_number(n: &serde_json::Number) -> serde_json::Number {
     if let Some(i) = n.as_i64()
         && let Some(negated) = i.checked_neg()
     {
         return negated.into();
+    }
+    // `-9223372036854775808` is written as the negation of a literal one past i64::MAX.
+    if n.as_u64() == Some(i64::MIN.unsigned_abs()) {
+        return i64::MIN.into();
     }
     // Integers beyond i64 and floats: f64 is what evaluation compares in anyway.
     let f = n.as_f64().unwrap_or(0.0);

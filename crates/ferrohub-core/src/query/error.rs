@@ -78,8 +78,15 @@ fn found_at(text: &str, offset: usize) -> String {
     } else {
         &rest[..first.len_utf8()]
     };
+    if token.chars().all(char::is_whitespace) {
+        return "whitespace".to_owned();
+    }
     let shown: String = token.chars().take(40).collect();
-    format!("'{shown}'")
+    if shown.contains('\'') {
+        format!("\"{shown}\"")
+    } else {
+        format!("'{shown}'")
+    }
 }
 
 fn caret_snippet(line_text: &str, column: usize) -> String {

@@ -165,9 +165,10 @@ pub(super) fn string_literal(input: &mut Input<'_>) -> PResult<String> {
     loop {
         let chunk: &str = take_till(0.., [quote, '\\']).parse_next(input)?;
         text.push_str(chunk);
+        let backslash = input.checkpoint();
         match opt(any).parse_next(input)? {
             Some(c) if c == quote => break,
-            Some(_) => text.push(escape(input)?),
+            Some(_) => text.push(escape(input, &backslash)?),
             None => {
                 input.reset(&start);
                 return fail_here(input, "unterminated string literal");
@@ -178,9 +179,8 @@ pub(super) fn string_literal(input: &mut Input<'_>) -> PResult<String> {
     Ok(text)
 }
 
-/// The character after a backslash.
-fn escape(input: &mut Input<'_>) -> PResult<char> {
-    let at = input.checkpoint();
+/// The character after a backslash; errors point at the backslash (`at`).
+fn escape<'a>(input: &mut Input<'a>, at: &<Input<'a> as Stream>::Checkpoint) -> PResult<char> {
     let Some(c) = opt(any).parse_next(input)? else {
         return fail_here(input, "unterminated string literal");
     };
@@ -197,7 +197,7 @@ fn escape(input: &mut Input<'_>) -> PResult<char> {
         return Ok(c);
     }
     if c != 'u' {
-        input.reset(&at);
+        input.reset(at);
         return fail_here(input, format!("unknown escape sequence \\{c}"));
     }
     let high = hex4(input)?;
@@ -205,7 +205,7 @@ fn escape(input: &mut Input<'_>) -> PResult<char> {
         return match char::from_u32(high) {
             Some(c) => Ok(c),
             None => {
-                input.reset(&at);
+                input.reset(at);
                 fail_here(input, "\\u escape is a lone surrogate")
             }
         };
@@ -223,7 +223,7 @@ fn escape(input: &mut Input<'_>) -> PResult<char> {
     match combined {
         Some(c) => Ok(c),
         None => {
-            input.reset(&at);
+            input.reset(at);
             fail_here(input, "\\u escape is a lone surrogate")
         }
     }

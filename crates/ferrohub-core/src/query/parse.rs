@@ -2,7 +2,7 @@
 //! `combinator::expression`) for operator precedence. Input is hostile, so the text length,
 //! the nesting depth and the tree height are capped, and errors carry line and column.
 
-use winnow::combinator::{Infix, Postfix, cut_err, expression, opt};
+use winnow::combinator::{Infix, Postfix, cut_err, expression, fail, opt};
 use winnow::error::{ContextError, ErrMode};
 use winnow::prelude::*;
 use winnow::stream::{LocatingSlice, Stream};
@@ -343,6 +343,8 @@ pub(super) fn expr(input: &mut Input<'_>) -> PResult<Node> {
 /// An expression whose operators all bind at least as tightly as `level`.
 fn expr_at(input: &mut Input<'_>, level: i64) -> PResult<Node> {
     expression(operand)
+        // Reached only when no operand parses: say so, wherever the operand was missing.
+        .prefix(fail.context(expected("an operand")))
         .infix(infix_operator)
         .postfix(postfix_operator)
         .current_precedence_level(level)
@@ -389,7 +391,7 @@ fn operand(input: &mut Input<'_>) -> PResult<Node> {
             let inner = cut_err(operand)
                 .context(expected("an operand after '-'"))
                 .parse_next(input)?;
-            Node::checked(input, Expr::neg(inner.expr), inner.height + 1)
+            Node::checked(input, Expr::negate(inner.expr), inner.height + 1)
         }
         Some('\'' | '"') => Ok(Node::leaf(Expr::Literal(Literal::String(string_literal(
             input,
@@ -638,7 +640,7 @@ fn constant(input: &mut Input<'_>) -> PResult<Literal> {
             let number = cut_err(number_literal)
                 .context(expected("a number after '-'"))
                 .parse_next(input)?;
-            match Expr::neg(Expr::Literal(Literal::Number(number))) {
+            match Expr::negate(Expr::Literal(Literal::Number(number))) {
                 Expr::Literal(literal) => Ok(literal),
                 _ => backtrack(),
             }

@@ -34,6 +34,9 @@ pub async fn run(ctx: &Context, args: MonitorArgs) -> anyhow::Result<()> {
     if let Some(d) = &args.device {
         path.push_str(&format!("&deviceId={}", segment(d)));
     }
+    if args.include_events {
+        path.push_str("&events=true");
+    }
     let response = client.send(Method::GET, &path, None).await?;
     let status = response.status();
     if !status.is_success() {
@@ -127,6 +130,7 @@ fn print_event(event: &Value, as_json: bool) -> anyhow::Result<()> {
             "enqueuedTime": event["enqueuedTime"],
             "partition": event["partition"],
             "sequenceNumber": event["sequenceNumber"],
+            "messageSource": system["iothub-message-source"],
         });
         println!("{}", serde_json::to_string(&line)?);
     } else {

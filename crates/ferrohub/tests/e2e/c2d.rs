@@ -12,7 +12,10 @@ use crate::support::{Next, RawClient, TestServer, connect_packet, device_token};
 async fn subscribe_c2d(raw: &mut RawClient, device: &str) {
     raw.send(&Packet::Subscribe(Subscribe {
         packet_id: 1,
-        filters: vec![(format!("devices/{device}/messages/devicebound/#"), QoS::AtLeastOnce)],
+        filters: vec![(
+            format!("devices/{device}/messages/devicebound/#"),
+            QoS::AtLeastOnce,
+        )],
     }))
     .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::SubAck(_))));
@@ -21,10 +24,17 @@ async fn subscribe_c2d(raw: &mut RawClient, device: &str) {
 async fn send(s: &TestServer, device: &str, body: serde_json::Value) -> crate::support::Sent {
     let r = s
         .api()
-        .call(Method::POST, &format!("/ferrohub/devices/{device}/messages/devicebound"), Some(body))
+        .call(
+            Method::POST,
+            &format!("/ferrohub/devices/{device}/messages/devicebound"),
+            Some(body),
+        )
         .await
         .unwrap();
-    crate::support::Sent { status: r.status, body: r.json().unwrap_or_default() }
+    crate::support::Sent {
+        status: r.status,
+        body: r.json().unwrap_or_default(),
+    }
 }
 
 async fn delivery(raw: &mut RawClient) -> ferrohub_mqtt::Publish {
@@ -47,13 +57,24 @@ async fn a_message_is_delivered_with_its_properties_and_completed_by_puback() {
     let p = delivery(&mut raw).await;
     assert_eq!(p.qos, QoS::AtLeastOnce);
     assert_eq!(&p.payload[..], b"hello");
-    let bag = p.topic.strip_prefix("devices/dev1/messages/devicebound/").unwrap();
+    let bag = p
+        .topic
+        .strip_prefix("devices/dev1/messages/devicebound/")
+        .unwrap();
     let props = ferrohub_protocol::property_bag::decode(bag).unwrap();
-    let get = |k: &str| props.iter().find(|p| p.key == k).and_then(|p| p.value.clone());
+    let get = |k: &str| {
+        props
+            .iter()
+            .find(|p| p.key == k)
+            .and_then(|p| p.value.clone())
+    };
     assert_eq!(get("$.mid").as_deref(), Some("m1"));
     assert_eq!(get("$.cid").as_deref(), Some("c1"));
     assert_eq!(get("$.ct").as_deref(), Some("text/plain"));
-    assert_eq!(get("$.to").as_deref(), Some("/devices/dev1/messages/devicebound"));
+    assert_eq!(
+        get("$.to").as_deref(),
+        Some("/devices/dev1/messages/devicebound")
+    );
     assert_eq!(get("iothub-ack").as_deref(), Some("none"));
     assert_eq!(get("a b").as_deref(), Some("x&y"));
     assert!(bag.starts_with("%24.mid="), "system keys travel as %24.");
@@ -64,7 +85,16 @@ async fn a_message_is_delivered_with_its_properties_and_completed_by_puback() {
     again.connect_as("dev1", &key).await;
     again.send(&Packet::PingReq).await;
     assert_eq!(again.next().await, Next::Packet(Packet::PingResp));
-    assert_eq!(s.hub().c2d_queue_depth(s.hub().default_hub(), &ferrohub_protocol::DeviceId::new("dev1").unwrap()).await.unwrap(), 0);
+    assert_eq!(
+        s.hub()
+            .c2d_queue_depth(
+                s.hub().default_hub(),
+                &ferrohub_protocol::DeviceId::new("dev1").unwrap()
+            )
+            .await
+            .unwrap(),
+        0
+    );
     s.stop().await;
 }
 
@@ -78,10 +108,19 @@ async fn messages_sent_while_offline_arrive_on_reconnect_without_resubscribing()
     raw.send(&Packet::Disconnect).await;
     assert_eq!(raw.next().await, Next::Closed);
     for i in 0..3 {
-        assert_eq!(send(&s, "dev1", json!({"body": format!("m{i}")})).await.status, StatusCode::CREATED);
+        assert_eq!(
+            send(&s, "dev1", json!({"body": format!("m{i}")}))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
     }
     let mut back = s.raw().await;
-    back.send(&connect_packet("dev1", Some(device_token("dev1", &key, 60)))).await;
+    back.send(&connect_packet(
+        "dev1",
+        Some(device_token("dev1", &key, 60)),
+    ))
+    .await;
     assert!(matches!(back.next().await, Next::Packet(Packet::ConnAck(a)) if a.session_present));
     for i in 0..3 {
         let p = delivery(&mut back).await;
@@ -116,15 +155,42 @@ async fn the_fifty_first_queued_message_is_refused_and_other_devices_are_unaffec
     s.create_device("full").await;
     s.create_device("other").await;
     for i in 0..50 {
-        assert_eq!(send(&s, "full", json!({"body": format!("{i}")})).await.status, StatusCode::CREATED);
+        assert_eq!(
+            send(&s, "full", json!({"body": format!("{i}")}))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
     }
     let refused = send(&s, "full", json!({"body": "51"})).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused.body["Message"].as_str().unwrap().starts_with("ErrorCode:DeviceMaximumQueueDepthExceeded;"));
-    assert_eq!(send(&s, "other", json!({"body": "fine"})).await.status, StatusCode::CREATED);
-    let purged = s.api().call_ok(Method::DELETE, "/devices/full/commands", None).await.unwrap().json().unwrap();
-    assert_eq!(purged, json!({"totalMessagesPurged": 50, "deviceId": "full", "moduleId": null}));
-    assert_eq!(send(&s, "full", json!({"body": "after purge"})).await.status, StatusCode::CREATED);
+    assert!(
+        refused.body["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ErrorCode:DeviceMaximumQueueDepthExceeded;")
+    );
+    assert_eq!(
+        send(&s, "other", json!({"body": "fine"})).await.status,
+        StatusCode::CREATED
+    );
+    let purged = s
+        .api()
+        .call_ok(Method::DELETE, "/devices/full/commands", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        purged,
+        json!({"totalMessagesPurged": 50, "deviceId": "full", "moduleId": null})
+    );
+    assert_eq!(
+        send(&s, "full", json!({"body": "after purge"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     s.stop().await;
 }
 
@@ -132,10 +198,28 @@ async fn the_fifty_first_queued_message_is_refused_and_other_devices_are_unaffec
 async fn invalid_sends_are_refused_with_4xx() {
     let s = TestServer::start().await;
     s.create_device("dev1").await;
-    assert_eq!(send(&s, "nobody", json!({"body": "x"})).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(send(&s, "dev1", json!({"body": "x".repeat(64 * 1024 + 1)})).await.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(send(&s, "dev1", json!({"body": "x", "ttlSeconds": 172_801})).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(send(&s, "dev1", json!({"body": "x", "ack": "sometimes"})).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(&s, "nobody", json!({"body": "x"})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&s, "dev1", json!({"body": "x".repeat(64 * 1024 + 1)}))
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        send(&s, "dev1", json!({"body": "x", "ttlSeconds": 172_801}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        send(&s, "dev1", json!({"body": "x", "ack": "sometimes"}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
     s.stop().await;
 }
 
@@ -146,7 +230,12 @@ async fn positive_acks_produce_success_feedback_that_can_be_completed() {
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
     subscribe_c2d(&mut raw, "dev1").await;
-    send(&s, "dev1", json!({"body": "fb", "messageId": "fb-1", "ack": "full"})).await;
+    send(
+        &s,
+        "dev1",
+        json!({"body": "fb", "messageId": "fb-1", "ack": "full"}),
+    )
+    .await;
     let p = delivery(&mut raw).await;
     raw.send(&Packet::PubAck(p.packet_id.unwrap())).await;
     raw.send(&Packet::PingReq).await;
@@ -154,11 +243,17 @@ async fn positive_acks_produce_success_feedback_that_can_be_completed() {
     let api = s.api();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let batch = loop {
-        let r = api.call(Method::GET, "/messages/serviceBound/feedback", None).await.unwrap();
+        let r = api
+            .call(Method::GET, "/messages/serviceBound/feedback", None)
+            .await
+            .unwrap();
         if r.status == StatusCode::OK {
             break r;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no feedback arrived");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no feedback arrived"
+        );
     };
     let records = batch.json().unwrap();
     assert_eq!(records[0]["originalMessageId"], "fb-1");
@@ -166,11 +261,34 @@ async fn positive_acks_produce_success_feedback_that_can_be_completed() {
     assert_eq!(records[0]["deviceId"], "dev1");
     let lock = batch.etag().unwrap();
     assert_eq!(
-        api.call(Method::GET, "/messages/serviceBound/feedback", None).await.unwrap().status,
+        api.call(Method::GET, "/messages/serviceBound/feedback", None)
+            .await
+            .unwrap()
+            .status,
         StatusCode::NO_CONTENT,
         "a locked batch is not handed out twice"
     );
-    assert_eq!(api.call(Method::DELETE, &format!("/messages/serviceBound/feedback/{lock}"), None).await.unwrap().status, StatusCode::NO_CONTENT);
-    assert_eq!(api.call(Method::DELETE, &format!("/messages/serviceBound/feedback/{lock}"), None).await.unwrap().status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/messages/serviceBound/feedback/{lock}"),
+            None
+        )
+        .await
+        .unwrap()
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.call(
+            Method::DELETE,
+            &format!("/messages/serviceBound/feedback/{lock}"),
+            None
+        )
+        .await
+        .unwrap()
+        .status,
+        StatusCode::PRECONDITION_FAILED
+    );
     s.stop().await;
 }

@@ -160,6 +160,24 @@ impl TestServer {
         }
     }
 
+    /// How many device telemetry messages the default hub's log holds (IoT Hub's own
+    /// connection, lifecycle and twin-change events are not counted).
+    pub fn telemetry_count(&self) -> usize {
+        let log = self.hub().log_for(self.hub().default_hub()).unwrap();
+        (0..log.partition_count())
+            .flat_map(|p| {
+                log.read(p, ferrohub_log::StartPosition::Earliest, 100_000)
+                    .unwrap()
+            })
+            .filter(|e| {
+                e.data
+                    .system_properties
+                    .iter()
+                    .any(|(k, v)| k == "iothub-message-source" && v == "Telemetry")
+            })
+            .count()
+    }
+
     /// Reads `count` telemetry events of `device` from the earliest, waiting at most 10 s.
     pub async fn events(&self, device: &str, count: usize) -> Vec<Value> {
         use http_body_util::BodyExt;

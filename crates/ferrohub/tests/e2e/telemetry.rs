@@ -305,3 +305,77 @@ async fn consumer_group_checkpoints_let_a_reader_resume() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn connection_lifecycle_and_twin_change_events_are_in_the_log_in_order() {
+    use http_body_util::BodyExt;
+    let s = TestServer::start().await;
+    let key = s.create_device("ev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("ev1", &key).await;
+    s.api()
+        .call_ok(
+            Method::PATCH,
+            "/twins/ev1",
+            Some(json!({"properties": {"desired": {"x": 1}}})),
+        )
+        .await
+        .unwrap();
+    raw.send(&Packet::Disconnect).await;
+    assert_eq!(raw.next().await, Next::Closed);
+    s.api()
+        .call_ok(Method::DELETE, "/devices/ev1", None)
+        .await
+        .unwrap();
+
+    let response = s
+        .api()
+        .send(
+            Method::GET,
+            "/ferrohub/telemetry?from=earliest&deviceId=ev1&events=true",
+            None,
+        )
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let mut pending = Vec::new();
+    let mut ops = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while ops.len() < 5 {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("events arrive")
+            .unwrap()
+            .unwrap();
+        pending.extend_from_slice(&frame.into_data().unwrap_or_default());
+        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let e: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            ops.push((
+                e["systemProperties"]["iothub-message-source"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                e["properties"]["opType"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    let expected = [
+        ("deviceLifecycleEvents", "createDeviceIdentity"),
+        ("deviceConnectionStateEvents", "deviceConnected"),
+        ("twinChangeEvents", "updateTwin"),
+        ("deviceConnectionStateEvents", "deviceDisconnected"),
+        ("deviceLifecycleEvents", "deleteDeviceIdentity"),
+    ];
+    let got: Vec<(&str, &str)> = ops.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        s.telemetry_count(),
+        0,
+        "without events=true, only telemetry is streamed"
+    );
+    s.stop().await;
+}

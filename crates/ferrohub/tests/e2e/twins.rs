@@ -11,7 +11,10 @@ use crate::support::{Next, RawClient, TestServer};
 async fn subscribe(raw: &mut RawClient, filters: &[&str]) {
     raw.send(&Packet::Subscribe(Subscribe {
         packet_id: 1,
-        filters: filters.iter().map(|f| ((*f).to_owned(), QoS::AtLeastOnce)).collect(),
+        filters: filters
+            .iter()
+            .map(|f| ((*f).to_owned(), QoS::AtLeastOnce))
+            .collect(),
     }))
     .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::SubAck(_))));
@@ -52,22 +55,52 @@ async fn a_device_reads_its_twin_and_patches_reported_properties() {
     let res = next_publish(&mut raw).await;
     assert_eq!(res.topic, "$iothub/twin/res/200/?$rid=r1");
     let twin: Value = serde_json::from_slice(&res.payload).unwrap();
-    assert!(twin["desired"]["$version"].is_u64(), "desired.$version is always present: {twin}");
+    assert!(
+        twin["desired"]["$version"].is_u64(),
+        "desired.$version is always present: {twin}"
+    );
     assert!(twin["reported"]["$version"].is_u64());
 
-    publish(&mut raw, "$iothub/twin/PATCH/properties/reported/?$rid=r2", br#"{"fw":"1.2","battery":{"level":80}}"#).await;
+    publish(
+        &mut raw,
+        "$iothub/twin/PATCH/properties/reported/?$rid=r2",
+        br#"{"fw":"1.2","battery":{"level":80}}"#,
+    )
+    .await;
     let res = next_publish(&mut raw).await;
     let expected_version = twin["reported"]["$version"].as_u64().unwrap() + 1;
-    assert_eq!(res.topic, format!("$iothub/twin/res/204/?$rid=r2&$version={expected_version}"));
+    assert_eq!(
+        res.topic,
+        format!("$iothub/twin/res/204/?$rid=r2&$version={expected_version}")
+    );
     assert!(res.payload.is_empty());
 
-    publish(&mut raw, "$iothub/twin/PATCH/properties/reported/?$rid=r3", br#"{"battery":null}"#).await;
-    assert!(next_publish(&mut raw).await.topic.starts_with("$iothub/twin/res/204/?$rid=r3"));
+    publish(
+        &mut raw,
+        "$iothub/twin/PATCH/properties/reported/?$rid=r3",
+        br#"{"battery":null}"#,
+    )
+    .await;
+    assert!(
+        next_publish(&mut raw)
+            .await
+            .topic
+            .starts_with("$iothub/twin/res/204/?$rid=r3")
+    );
 
-    let rest = s.api().call_ok(Method::GET, "/twins/dev1", None).await.unwrap().json().unwrap();
+    let rest = s
+        .api()
+        .call_ok(Method::GET, "/twins/dev1", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(rest["deviceId"], "dev1");
     assert_eq!(rest["properties"]["reported"]["fw"], "1.2");
-    assert!(rest["properties"]["reported"].get("battery").is_none(), "null deletes");
+    assert!(
+        rest["properties"]["reported"].get("battery").is_none(),
+        "null deletes"
+    );
     assert!(rest["properties"]["reported"]["$metadata"]["fw"]["$lastUpdated"].is_string());
     s.stop().await;
 }
@@ -93,8 +126,16 @@ async fn invalid_reported_patches_get_a_400_with_a_json_error_code() {
         assert!(err["message"].as_str().unwrap().len() > 5);
     }
     let big = format!(r#"{{"s":"{}"}}"#, "x".repeat(5000));
-    publish(&mut raw, "$iothub/twin/PATCH/properties/reported/?$rid=e", big.as_bytes()).await;
-    assert_eq!(next_publish(&mut raw).await.topic, "$iothub/twin/res/400/?$rid=e");
+    publish(
+        &mut raw,
+        "$iothub/twin/PATCH/properties/reported/?$rid=e",
+        big.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        next_publish(&mut raw).await.topic,
+        "$iothub/twin/res/400/?$rid=e"
+    );
     s.stop().await;
 }
 
@@ -104,17 +145,31 @@ async fn a_desired_change_reaches_the_connected_device_with_its_version() {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    subscribe(&mut raw, &["$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#"]).await;
+    subscribe(
+        &mut raw,
+        &[
+            "$iothub/twin/res/#",
+            "$iothub/twin/PATCH/properties/desired/#",
+        ],
+    )
+    .await;
     let twin = s
         .api()
-        .call_ok(Method::PATCH, "/twins/dev1", Some(json!({"tags": {"site": "a"}, "properties": {"desired": {"interval": 5}}})))
+        .call_ok(
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"tags": {"site": "a"}, "properties": {"desired": {"interval": 5}}})),
+        )
         .await
         .unwrap()
         .json()
         .unwrap();
     let version = twin["properties"]["desired"]["$version"].as_u64().unwrap();
     let note = next_publish(&mut raw).await;
-    assert_eq!(note.topic, format!("$iothub/twin/PATCH/properties/desired/?$version={version}"));
+    assert_eq!(
+        note.topic,
+        format!("$iothub/twin/PATCH/properties/desired/?$version={version}")
+    );
     let body: Value = serde_json::from_slice(&note.payload).unwrap();
     assert_eq!(body["interval"], 5);
     assert_eq!(body["$version"], version);
@@ -128,27 +183,57 @@ async fn twin_writes_honour_if_match_and_put_replaces() {
     s.create_device("dev1").await;
     let api = s.api();
     let first = api
-        .call_ok(Method::PATCH, "/twins/dev1", Some(json!({"tags": {"a": 1, "b": 2}})))
+        .call_ok(
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"tags": {"a": 1, "b": 2}})),
+        )
         .await
         .unwrap()
         .json()
         .unwrap();
     let etag = first["etag"].as_str().unwrap().to_owned();
     let stale = api
-        .send_with_headers(Method::PATCH, "/twins/dev1", Some(json!({"tags": {"c": 3}})), &[("if-match", "\"AAAA\"".into())])
+        .send_with_headers(
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"tags": {"c": 3}})),
+            &[("if-match", "\"AAAA\"".into())],
+        )
         .await
         .unwrap();
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     let replaced = api
-        .send_with_headers(Method::PUT, "/twins/dev1", Some(json!({"tags": {"z": 9}})), &[("if-match", format!("\"{etag}\""))])
+        .send_with_headers(
+            Method::PUT,
+            "/twins/dev1",
+            Some(json!({"tags": {"z": 9}})),
+            &[("if-match", format!("\"{etag}\""))],
+        )
         .await
         .unwrap();
     assert_eq!(replaced.status(), StatusCode::OK);
-    let twin = api.call_ok(Method::GET, "/twins/dev1", None).await.unwrap().json().unwrap();
+    let twin = api
+        .call_ok(Method::GET, "/twins/dev1", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(twin["tags"], json!({"z": 9}));
     assert!(twin["version"].as_u64().unwrap() > first["version"].as_u64().unwrap());
-    let reported = api.call(Method::PATCH, "/twins/dev1", Some(json!({"properties": {"reported": {"x": 1}}}))).await.unwrap();
-    assert_eq!(reported.status, StatusCode::BAD_REQUEST, "a back end cannot write reported properties");
+    let reported = api
+        .call(
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"properties": {"reported": {"x": 1}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reported.status,
+        StatusCode::BAD_REQUEST,
+        "a back end cannot write reported properties"
+    );
     let missing = api.call(Method::GET, "/twins/nobody", None).await.unwrap();
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     s.stop().await;
@@ -160,13 +245,27 @@ async fn module_twins_are_separate_from_the_device_twin() {
     s.create_device("dev1").await;
     s.create_module("dev1", "m1").await;
     let api = s.api();
-    api.call_ok(Method::PATCH, "/twins/dev1/modules/m1", Some(json!({"properties": {"desired": {"mode": "fast"}}})))
+    api.call_ok(
+        Method::PATCH,
+        "/twins/dev1/modules/m1",
+        Some(json!({"properties": {"desired": {"mode": "fast"}}})),
+    )
+    .await
+    .unwrap();
+    let module = api
+        .call_ok(Method::GET, "/twins/dev1/modules/m1", None)
         .await
+        .unwrap()
+        .json()
         .unwrap();
-    let module = api.call_ok(Method::GET, "/twins/dev1/modules/m1", None).await.unwrap().json().unwrap();
     assert_eq!(module["moduleId"], "m1");
     assert_eq!(module["properties"]["desired"]["mode"], "fast");
-    let device = api.call_ok(Method::GET, "/twins/dev1", None).await.unwrap().json().unwrap();
+    let device = api
+        .call_ok(Method::GET, "/twins/dev1", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
     assert!(device["properties"]["desired"].get("mode").is_none());
     s.stop().await;
 }
@@ -177,7 +276,11 @@ async fn twin_versions_survive_a_restart_and_keep_increasing() {
     s.create_device("dev1").await;
     let before = s
         .api()
-        .call_ok(Method::PATCH, "/twins/dev1", Some(json!({"properties": {"desired": {"v": 1}}})))
+        .call_ok(
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"properties": {"desired": {"v": 1}}})),
+        )
         .await
         .unwrap()
         .json()
@@ -186,14 +289,21 @@ async fn twin_versions_survive_a_restart_and_keep_increasing() {
     let s = TestServer::start_in(dir).await;
     let after = s
         .api()
-        .call_ok(Method::PATCH, "/twins/dev1", Some(json!({"properties": {"desired": {"v": 2}}})))
+        .call_ok(
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"properties": {"desired": {"v": 2}}})),
+        )
         .await
         .unwrap()
         .json()
         .unwrap();
     assert_eq!(
         after["properties"]["desired"]["$version"].as_u64().unwrap(),
-        before["properties"]["desired"]["$version"].as_u64().unwrap() + 1
+        before["properties"]["desired"]["$version"]
+            .as_u64()
+            .unwrap()
+            + 1
     );
     s.stop().await;
 }
