@@ -8,6 +8,7 @@
 //! - [`wire`]: IoT Hub's JSON shapes for devices and modules.
 //! - [`twins`]: device and module twins (`/twins/{id}`).
 //! - [`c2d`]: cloud-to-device send (our extension), purge, delivery feedback.
+//! - [`query`]: `POST /devices/query` (IoT Hub's twin query language).
 //! - [`methods`]: direct method invocation (`POST /twins/{id}/methods`).
 //! - [`telemetry`]: our extension for reading the built-in telemetry endpoint (NDJSON stream,
 //!   consumer groups, checkpoints).
@@ -26,6 +27,7 @@ pub mod hubs;
 pub mod methods;
 pub mod modules;
 pub mod openapi;
+pub mod query;
 pub mod router;
 pub mod statistics;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use axum::routing::{delete, get, post, put};
 use ferrohub_core::Hub;
 
 use crate::error::ApiError;
-use crate::{c2d, devices, hubs, methods, modules, openapi, statistics, telemetry, twins};
+use crate::{c2d, devices, hubs, methods, modules, openapi, query, statistics, telemetry, twins};
 
 /// Renders the Prometheus text exposition; supplied by the binary, which owns the recorder.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
@@ -28,6 +28,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/devices"),
+    ("post", "/devices/query"),
     ("put", "/devices/{id}"),
     ("get", "/devices/{id}"),
     ("delete", "/devices/{id}"),
@@ -75,6 +76,7 @@ pub fn router(state: ApiState) -> Router {
                 .get(devices::get_device)
                 .delete(devices::delete_device),
         )
+        .route("/devices/query", post(query::query_devices))
         .route("/devices/{id}/modules", get(modules::list_modules))
         .route(
             "/devices/{id}/modules/{mid}",

@@ -10,6 +10,7 @@
 //! - [`methods`]: direct method calls and their answers.
 //! - [`twins`]: twin reads and writes from devices and back ends (rules in [`twin`]).
 //! - [`events`]: connection-state, lifecycle and twin-change events into the log.
+//! - [`queries`]: `POST /devices/query` over twin documents (language in [`query`]).
 //! - [`presence`]: which connection holds which identity; takeover and revocation.
 //! - [`clock`], [`keys`], [`error`].
 //!
@@ -28,6 +29,7 @@ pub mod hub;
 pub mod keys;
 pub mod methods;
 pub mod presence;
+pub mod queries;
 pub mod query;
 pub mod registry;
 pub mod service_auth;

@@ -62,6 +62,13 @@ pub enum Command {
     /// Cloud-to-device messages.
     #[command(subcommand)]
     C2d(C2dCommand),
+    /// Query twins with IoT Hub's query language, e.g. "SELECT * FROM devices WHERE tags.site = 'a'".
+    Query {
+        query: String,
+        /// Page size asked of the server (1 to 100); all pages are printed.
+        #[arg(long, default_value_t = 100)]
+        page_size: usize,
+    },
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -7,6 +7,7 @@ pub mod device;
 pub mod hub;
 pub mod method;
 pub mod monitor;
+pub mod query;
 pub mod sas_token;
 pub mod serve;
 pub mod twin;
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Method(cmd) => method::run(&ctx, cmd).await,
         Command::Twin(cmd) => twin::run(&ctx, cmd).await,
         Command::C2d(cmd) => c2d::run(&ctx, cmd).await,
+        Command::Query { query, page_size } => query::run(&ctx, &query, page_size).await,
         Command::Config(ConfigCommand::Default) => {
             print!("{}", crate::config::EXAMPLE);
             Ok(())

@@ -20,6 +20,8 @@ mod framing;
 mod hubs;
 #[path = "e2e/methods.rs"]
 mod methods;
+#[path = "e2e/query.rs"]
+mod query;
 #[path = "e2e/registry.rs"]
 mod registry;
 #[path = "e2e/telemetry.rs"]

@@ -360,69 +360,83 @@ macro_rules! nest {
     ($input:expr) => {
         match $input.state.enter() {
             Some(guard) => guard,
-            None => {
-                return fail_here(
-                    $input,
-                    format!("the expression is nested more than {MAX_NESTING} levels deep"),
-                );
-            }
+            None => return too_deep($input),
         }
     };
+}
+
+// The recursive functions below are kept small and apart (`inline(never)`, error text built
+// in cold helpers): in a debug build every local of a function takes stack space for the whole
+// call, and these frames repeat once per nesting level.
+
+#[cold]
+#[inline(never)]
+fn too_deep<T>(input: &mut Input<'_>) -> PResult<T> {
+    fail_here(
+        input,
+        format!("the expression is nested more than {MAX_NESTING} levels deep"),
+    )
 }
 
 /// Literals, paths, calls, parenthesised expressions, and the prefix operators `NOT` and `-`
 /// (handled here rather than as Pratt prefixes so each recursion passes the nesting guard).
 fn operand(input: &mut Input<'_>) -> PResult<Node> {
     match input.peek_token() {
-        Some('(') => {
-            symbol("(").parse_next(input)?;
-            let _guard = nest!(input);
-            let inner = cut_err(expr)
-                .context(expected("an expression"))
-                .parse_next(input)?;
-            cut_err(symbol(")"))
-                .context(expected("')'"))
-                .parse_next(input)?;
-            Ok(inner)
-        }
-        Some('-') => {
-            symbol("-").parse_next(input)?;
-            let _guard = nest!(input);
-            let inner = cut_err(operand)
-                .context(expected("an operand after '-'"))
-                .parse_next(input)?;
-            Node::checked(input, Expr::negate(inner.expr), inner.height + 1)
-        }
-        Some('\'' | '"') => Ok(Node::leaf(Expr::Literal(Literal::String(string_literal(
-            input,
-        )?)))),
-        Some(c) if c.is_ascii_digit() => Ok(Node::leaf(Expr::Literal(Literal::Number(
-            number_literal(input)?,
-        )))),
-        Some('$') => Ok(Node::leaf(Expr::Path(path(input)?))),
-        Some('[') => {
-            if input.starts_with("[[") {
-                Ok(Node::leaf(Expr::Path(path(input)?)))
-            } else {
-                fail_here(input, "array constants are only allowed after IN or NIN")
-            }
-        }
+        Some('(') => parenthesised(input),
+        Some('-') => negated(input),
+        Some('\'' | '"') => leaf_operand(input),
+        Some(c) if c.is_ascii_digit() => leaf_operand(input),
+        Some('$' | '[') => leaf_operand(input),
         Some(c) if c.is_ascii_alphabetic() || c == '_' => word_operand(input),
         _ => backtrack(),
     }
 }
 
+#[inline(never)]
+fn parenthesised(input: &mut Input<'_>) -> PResult<Node> {
+    symbol("(").parse_next(input)?;
+    let _guard = nest!(input);
+    let inner = cut_err(expr)
+        .context(expected("an expression"))
+        .parse_next(input)?;
+    cut_err(symbol(")"))
+        .context(expected("')'"))
+        .parse_next(input)?;
+    Ok(inner)
+}
+
+#[inline(never)]
+fn negated(input: &mut Input<'_>) -> PResult<Node> {
+    symbol("-").parse_next(input)?;
+    let _guard = nest!(input);
+    let inner = cut_err(operand)
+        .context(expected("an operand after '-'"))
+        .parse_next(input)?;
+    Node::checked(input, Expr::negate(inner.expr), inner.height + 1)
+}
+
+/// Operands that do not recurse: strings, numbers, `$`/`[[` paths.
+#[inline(never)]
+fn leaf_operand(input: &mut Input<'_>) -> PResult<Node> {
+    let expr = match input.peek_token() {
+        Some('\'' | '"') => Expr::Literal(Literal::String(string_literal(input)?)),
+        Some('[') if !input.starts_with("[[") => {
+            return fail_here(input, "array constants are only allowed after IN or NIN");
+        }
+        Some('$' | '[') => Expr::Path(path(input)?),
+        _ => Expr::Literal(Literal::Number(number_literal(input)?)),
+    };
+    Ok(Node::leaf(expr))
+}
+
 /// An operand that starts with a word: `NOT …`, a literal keyword, a call, or a path.
+#[inline(never)]
 fn word_operand(input: &mut Input<'_>) -> PResult<Node> {
     let start = input.checkpoint();
     let name = word(input)?;
     if name.eq_ignore_ascii_case("NOT") {
         ws(input)?;
-        let _guard = nest!(input);
-        let inner = cut_err(|i: &mut Input<'_>| expr_at(i, precedence::NOT))
-            .context(expected("an operand after NOT"))
-            .parse_next(input)?;
-        return Node::checked(input, Expr::Not(Box::new(inner.expr)), inner.height + 1);
+        return not_operand(input);
     }
     if let Some(literal) = literal_word(name) {
         ws(input)?;
@@ -431,13 +445,26 @@ fn word_operand(input: &mut Input<'_>) -> PResult<Node> {
     if next_is(input, '(') {
         ws(input)?;
         symbol("(").parse_next(input)?;
-        return call(input, name, &start);
+        return match Function::from_name(name) {
+            Some(function) => call(input, function, &start),
+            None => unknown_function(input, name, &start),
+        };
     }
     input.reset(&start);
     if is_reserved(name) {
         return backtrack();
     }
     Ok(Node::leaf(Expr::Path(path(input)?)))
+}
+
+/// The operand of `NOT`, after the keyword.
+#[inline(never)]
+fn not_operand(input: &mut Input<'_>) -> PResult<Node> {
+    let _guard = nest!(input);
+    let inner = cut_err(|i: &mut Input<'_>| expr_at(i, precedence::NOT))
+        .context(expected("an operand after NOT"))
+        .parse_next(input)?;
+    Node::checked(input, Expr::Not(Box::new(inner.expr)), inner.height + 1)
 }
 
 fn literal_word(word: &str) -> Option<Literal> {
@@ -450,25 +477,33 @@ fn literal_word(word: &str) -> Option<Literal> {
     }
 }
 
-/// The rest of `NAME(args)` after the `(`; `start` is where the name began.
-fn call<'a>(
+#[cold]
+#[inline(never)]
+fn unknown_function<'a, T>(
     input: &mut Input<'a>,
     name: &str,
     start: &<Input<'a> as Stream>::Checkpoint,
-) -> PResult<Node> {
-    let Some(function) = Function::from_name(name) else {
-        input.reset(start);
-        let upper = name.to_ascii_uppercase();
-        let message = if ["COUNT", "AVG", "SUM", "MIN", "MAX"].contains(&upper.as_str()) {
-            format!("the aggregate {upper} is only allowed in the select list")
-        } else {
-            format!(
-                "unknown function '{name}'; twin queries support IS_DEFINED, STARTSWITH, \
-                 ENDSWITH and ARRAY_CONTAINS"
-            )
-        };
-        return fail_here(input, message);
+) -> PResult<T> {
+    input.reset(start);
+    let upper = name.to_ascii_uppercase();
+    let message = if ["COUNT", "AVG", "SUM", "MIN", "MAX"].contains(&upper.as_str()) {
+        format!("the aggregate {upper} is only allowed in the select list")
+    } else {
+        format!(
+            "unknown function '{name}'; twin queries support IS_DEFINED, STARTSWITH, \
+             ENDSWITH and ARRAY_CONTAINS"
+        )
     };
+    fail_here(input, message)
+}
+
+/// The arguments of a call and its `)`; `start` is where the name began.
+#[inline(never)]
+fn call<'a>(
+    input: &mut Input<'a>,
+    function: Function,
+    start: &<Input<'a> as Stream>::Checkpoint,
+) -> PResult<Node> {
     let _guard = nest!(input);
     let mut args = Vec::new();
     let mut height = 1;
@@ -488,19 +523,29 @@ fn call<'a>(
             .parse_next(input)?;
     }
     if args.len() != function.arity() {
-        input.reset(start);
-        let plural = if function.arity() == 1 { "" } else { "s" };
-        return fail_here(
-            input,
-            format!(
-                "{} takes {} argument{plural}, not {}",
-                function.name(),
-                function.arity(),
-                args.len()
-            ),
-        );
+        return wrong_arity(input, function, args.len(), start);
     }
     Node::checked(input, Expr::Call { function, args }, height)
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_arity<'a, T>(
+    input: &mut Input<'a>,
+    function: Function,
+    given: usize,
+    start: &<Input<'a> as Stream>::Checkpoint,
+) -> PResult<T> {
+    input.reset(start);
+    let plural = if function.arity() == 1 { "" } else { "s" };
+    fail_here(
+        input,
+        format!(
+            "{} takes {} argument{plural}, not {given}",
+            function.name(),
+            function.arity(),
+        ),
+    )
 }
 
 type Operator<'a> = Infix<Input<'a>, Node, ErrMode<ContextError>>;

@@ -636,44 +636,51 @@ fn display_prints_text_that_parses_back() {
 
 #[test]
 fn the_deepest_accepted_nesting_fits_in_a_small_thread_stack() {
-    // Mixed nesting at the cap, parsed, printed and evaluated on a 512 KiB stack: well under
-    // the 2 MiB of a Tokio worker or test thread, even in a debug build.
-    let levels = MAX_NESTING / 4;
-    let text = format!(
-        "{}a{}",
-        "NOT (-IS_DEFINED(".repeat(levels),
-        "))".repeat(levels)
-    );
-    let worker = std::thread::Builder::new()
-        .stack_size(
-            std::env::var("QSTACK")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(512)
-                * 1024,
-        )
-        .spawn(move || {
-            let expr = parse_condition(&text).expect("at the cap");
-            if std::env::var("QPHASE").as_deref() == Ok("parse") {
-                std::mem::forget(expr);
-                return false;
-            }
-            if std::env::var("QPHASE").as_deref() == Ok("drop") {
-                return false;
-            }
-            if std::env::var("QPHASE").as_deref() == Ok("display") {
-                let p = expr.to_string();
-                std::mem::forget(expr);
-                return p.is_empty();
-            }
-            if std::env::var("QPHASE").as_deref() == Ok("eval") {
-                let m = matches(&expr, &json!({"a": 1}));
-                std::mem::forget(expr);
-                return m;
-            }
-            let printed = expr.to_string();
-            matches(&expr, &json!({"a": 1})) || printed.is_empty()
-        })
-        .expect("spawn");
-    assert!(!worker.join().expect("no stack overflow"));
+    // Every kind of nesting at the cap, parsed, printed, evaluated and dropped on a 1 MiB
+    // stack: half of a Tokio worker's or test thread's 2 MiB, even in a debug build.
+    let levels = MAX_NESTING;
+    let texts = [
+        format!("{}a{}", "(".repeat(levels), ")".repeat(levels)),
+        format!("{}a", "NOT ".repeat(levels)),
+        format!("{}a", "- ".repeat(levels)),
+        format!("{}a{}", "IS_DEFINED(".repeat(levels), ")".repeat(levels)),
+        format!(
+            "{}a{}",
+            "STARTSWITH('x', ".repeat(levels),
+            ")".repeat(levels)
+        ),
+        format!(
+            "{}a{}",
+            "1 + (2 * (".repeat(levels / 2),
+            "))".repeat(levels / 2)
+        ),
+        format!(
+            "{}a{}",
+            "NOT (-IS_DEFINED(".repeat(levels / 4),
+            "))".repeat(levels / 4)
+        ),
+        // The tallest tree the height cap lets through, for printing and evaluation.
+        vec!["a"; 255].join("-"),
+    ];
+    let only: Option<usize> = std::env::var("QONLY").ok().and_then(|s| s.parse().ok());
+    for (index, text) in texts.into_iter().enumerate() {
+        if only.is_some_and(|o| o != index) {
+            continue;
+        }
+        let worker = std::thread::Builder::new()
+            .stack_size(
+                std::env::var("QSTACK")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(1024)
+                    * 1024,
+            )
+            .spawn(move || {
+                let expr = parse_condition(&text).expect("at the cap");
+                let printed = expr.to_string();
+                matches(&expr, &json!({"a": 1})) && printed.is_empty()
+            })
+            .expect("spawn");
+        assert!(!worker.join().expect("no stack overflow"));
+    }
 }
