@@ -237,3 +237,201 @@ async fn every_acknowledged_message_survives_kill_9() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+/// Connects as `device` with a clean session, subscribes to C2D and collects message ids
+/// (acknowledging each) until every id in `expected` arrived or 10 s passed.
+async fn receive_c2d(
+    ca: &Path,
+    port: u16,
+    device: &str,
+    key: &str,
+    expected: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut tls = TlsConnector::from(tls_config(ca).unwrap())
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let expiry = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let token =
+        ferrohub_protocol::sas::sign(&format!("localhost/devices/{device}"), key, expiry, None)
+            .unwrap();
+    let mut out = BytesMut::new();
+    let connect = Packet::Connect(Connect {
+        protocol_level: 4,
+        clean_session: true,
+        keep_alive: 60,
+        client_id: device.to_owned(),
+        will: None,
+        username: Some(format!("localhost/{device}/?api-version=2021-04-12")),
+        password: Some(token.into()),
+    });
+    encode(&connect, &mut out).unwrap();
+    let subscribe = Packet::Subscribe(ferrohub_mqtt::Subscribe {
+        packet_id: 1,
+        filters: vec![(
+            format!("devices/{device}/messages/devicebound/#"),
+            QoS::AtLeastOnce,
+        )],
+    });
+    encode(&subscribe, &mut out).unwrap();
+    tls.write_all(&out).await.unwrap();
+    let mut seen = BTreeSet::new();
+    let mut inbuf = BytesMut::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !expected.is_subset(&seen) {
+        let mut chunk = [0u8; 8192];
+        let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        inbuf.extend_from_slice(&chunk[..n]);
+        while let Ok(Some(packet)) = decode(&mut inbuf, &Limits::default()) {
+            if let Packet::Publish(p) = packet {
+                let bag = p
+                    .topic
+                    .rsplit_once("devicebound/")
+                    .map(|(_, b)| b)
+                    .unwrap_or_default();
+                let props = ferrohub_protocol::property_bag::decode(bag).unwrap();
+                if let Some(mid) = props
+                    .iter()
+                    .find(|p| p.key == "$.mid")
+                    .and_then(|p| p.value.clone())
+                {
+                    seen.insert(mid);
+                }
+                let mut ack = BytesMut::new();
+                encode(&Packet::PubAck(p.packet_id.unwrap()), &mut ack).unwrap();
+                tls.write_all(&ack).await.unwrap();
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_c2d_messages_and_twin_versions_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path());
+    let client = Arc::new(api(dir.path(), server.https_port).await);
+    let d = client
+        .call_ok(Method::PUT, "/devices/durable", Some(json!({})))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let key = d["authentication"]["symmetricKey"]["primaryKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let accepted: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let versions: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sender = {
+        let (client, accepted) = (client.clone(), accepted.clone());
+        tokio::spawn(async move {
+            for i in 0..50 {
+                let id = format!("c2d-{i}");
+                let Ok(r) = client
+                    .call(
+                        Method::POST,
+                        "/ferrohub/devices/durable/messages/devicebound",
+                        Some(json!({"body": "x", "messageId": id})),
+                    )
+                    .await
+                else {
+                    return;
+                };
+                if r.status == hyper::StatusCode::CREATED {
+                    accepted.lock().unwrap().insert(id);
+                }
+            }
+        })
+    };
+    let writer = {
+        let (client, versions) = (client.clone(), versions.clone());
+        tokio::spawn(async move {
+            for i in 0..10_000u32 {
+                let Ok(r) = client
+                    .call(
+                        Method::PATCH,
+                        "/twins/durable",
+                        Some(json!({"properties": {"desired": {"n": i}}})),
+                    )
+                    .await
+                else {
+                    return;
+                };
+                if let Ok(v) = r.json()
+                    && let Some(version) = v["properties"]["desired"]["$version"].as_u64()
+                {
+                    versions.lock().unwrap().push(version);
+                }
+            }
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while accepted.lock().unwrap().len() < 20 || versions.lock().unwrap().len() < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no progress before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    sender.await.unwrap();
+    writer.await.unwrap();
+
+    let server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let accepted = accepted.lock().unwrap().clone();
+    let received = receive_c2d(
+        &dir.path().join("ca.pem"),
+        server.mqtt_port,
+        "durable",
+        &key,
+        &accepted,
+    )
+    .await;
+    let lost: Vec<_> = accepted.difference(&received).collect();
+    assert!(
+        lost.is_empty(),
+        "accepted cloud-to-device messages lost after kill -9: {lost:?}"
+    );
+
+    let acknowledged_max = versions.lock().unwrap().iter().copied().max().unwrap();
+    let twin = client
+        .call_ok(Method::GET, "/twins/durable", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let stored = twin["properties"]["desired"]["$version"].as_u64().unwrap();
+    assert!(
+        stored >= acknowledged_max,
+        "the desired $version went backwards: {stored} < {acknowledged_max}"
+    );
+    let next = client
+        .call_ok(
+            Method::PATCH,
+            "/twins/durable",
+            Some(json!({"properties": {"desired": {"after": true}}})),
+        )
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        next["properties"]["desired"]["$version"].as_u64().unwrap(),
+        stored + 1,
+        "versions are never reused"
+    );
+}
