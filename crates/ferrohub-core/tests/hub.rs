@@ -251,10 +251,19 @@ async fn telemetry_is_stamped_with_the_authenticated_identity_and_appended_durab
         .unwrap();
     let log = f.hub.log_for(&f.name).unwrap();
     let stored = log
-        .read(receipt.partition, StartPosition::Earliest, 10)
+        .read(
+            receipt.partition,
+            StartPosition::SequenceNumber(receipt.sequence_number),
+            10,
+        )
         .unwrap();
-    assert_eq!(stored.len(), 1);
+    assert_eq!(stored.len(), 1, "the device's message is the newest record");
     let props = &stored[0].data;
+    assert!(
+        props
+            .system_properties
+            .contains(&("iothub-message-source".into(), "Telemetry".into()))
+    );
     assert!(props.properties.contains(&("k".into(), "v".into())));
     assert!(
         props

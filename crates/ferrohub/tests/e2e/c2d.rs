@@ -292,3 +292,42 @@ async fn positive_acks_produce_success_feedback_that_can_be_completed() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_device_with_a_persistent_session_gets_nothing_after_reconnect() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut raw, "dev1").await;
+    raw.send(&Packet::Disconnect).await;
+    assert_eq!(raw.next().await, Next::Closed);
+    send(&s, "dev1", json!({"body": "secret"})).await;
+    s.api()
+        .call_ok(Method::DELETE, "/devices/dev1", None)
+        .await
+        .unwrap();
+    // Re-created with the same keys: a new identity, with no session and no queue.
+    s.api()
+        .call_ok(
+            Method::PUT,
+            "/devices/dev1",
+            Some(json!({"authentication": {"symmetricKey": {"primaryKey": key, "secondaryKey": key}}})),
+        )
+        .await
+        .unwrap();
+    let mut back = s.raw().await;
+    back.send(&connect_packet(
+        "dev1",
+        Some(device_token("dev1", &key, 60)),
+    ))
+    .await;
+    assert!(matches!(back.next().await, Next::Packet(Packet::ConnAck(a)) if !a.session_present));
+    back.send(&Packet::PingReq).await;
+    assert_eq!(
+        back.next().await,
+        Next::Packet(Packet::PingResp),
+        "no message of the deleted device arrives"
+    );
+    s.stop().await;
+}

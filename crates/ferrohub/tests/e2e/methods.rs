@@ -282,3 +282,38 @@ async fn invalid_method_calls_are_400() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_calls_beyond_the_per_device_bound_are_throttled() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_methods(&mut raw).await;
+    let mut calls = Vec::new();
+    for _ in 0..40 {
+        let api = s.api();
+        calls.push(tokio::spawn(async move {
+            api.call(
+                Method::POST,
+                "/twins/dev1/methods",
+                Some(json!({"methodName": "busy", "responseTimeoutInSeconds": 5})),
+            )
+            .await
+            .unwrap()
+            .status
+        }));
+    }
+    let mut throttled = 0;
+    let mut timed_out = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            StatusCode::TOO_MANY_REQUESTS => throttled += 1,
+            StatusCode::GATEWAY_TIMEOUT => timed_out += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(timed_out, 32, "at most 32 calls wait on one device");
+    assert_eq!(throttled, 8);
+    s.stop().await;
+}
