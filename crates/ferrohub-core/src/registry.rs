@@ -90,8 +90,13 @@ impl Hub {
                     .create_identity(record)
                     .await
                     .map_err(|e| map_missing(e, identity, true))?;
-                let twin = crate::twin::TwinDocument::new(self.now())
-                    .service_view(self.twin_identity_fields(hub, &created));
+                // Every identity has its twin from the start, like IoT Hub's.
+                if let Err(e) = self.store_new_twin(hub, identity).await
+                    && e != StoreError::Conflict
+                {
+                    tracing::warn!(%identity, error = %e, "could not store the new twin; it is created on first read");
+                }
+                let twin = self.service_twin(hub, identity).await.unwrap_or_default();
                 let op = if identity.module_id.is_some() {
                     "createModuleIdentity"
                 } else {

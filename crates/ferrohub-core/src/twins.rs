@@ -36,22 +36,50 @@ pub enum DeviceTwinError {
 
 impl Hub {
     /// The stored twin, or a new one when the identity has never had a write.
+    /// The stored twin. An identity without one (created before twins were stored with it)
+    /// gets one stored now, so its etag stays the same from read to read, as a back end's
+    /// read-then-conditional-update needs.
     async fn load_twin(
         &self,
         hub: &HubName,
         identity: &Identity,
     ) -> Result<(TwinDocument, Option<u64>), HubError> {
-        match self.store().get_twin(hub.clone(), identity.clone()).await? {
-            Some(record) => {
+        for _ in 0..2 {
+            if let Some(record) = self.store().get_twin(hub.clone(), identity.clone()).await? {
                 let doc: TwinDocument = serde_json::from_value(record.document).map_err(|e| {
                     HubError::Unavailable(format!(
                         "the stored twin of {identity} is unreadable: {e}"
                     ))
                 })?;
-                Ok((doc, Some(record.version)))
+                return Ok((doc, Some(record.version)));
             }
-            None => Ok((TwinDocument::new(self.now()), None)),
+            match self.store_new_twin(hub, identity).await {
+                // Another request stored it first: read that one.
+                Ok(()) | Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(not_found(identity)),
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(HubError::Unavailable(format!(
+            "the twin of {identity} could not be read"
+        )))
+    }
+
+    /// Stores the empty twin every identity starts with.
+    pub(crate) async fn store_new_twin(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
+        let doc = TwinDocument::new(self.now());
+        let record = TwinRecord {
+            hub: hub.clone(),
+            identity: identity.clone(),
+            version: doc.version,
+            document: serde_json::to_value(&doc)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        };
+        self.store().put_twin(record, None).await
     }
 
     /// Applies `write` to the twin with compare-and-swap, retrying lost races.

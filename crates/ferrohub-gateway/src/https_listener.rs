@@ -41,7 +41,12 @@ pub async fn serve_https(
             }
         };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address travels with each request (MQTT over WebSockets logs it).
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(crate::websocket::PeerAddr(peer))),
+        );
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let stream =

@@ -126,7 +126,12 @@ pub async fn start(
     let api = router(ApiState {
         hub: hub.clone(),
         render_metrics: metrics_renderer(),
-    });
+    })
+    .merge(ferrohub_gateway::websocket::router(
+        hub.clone(),
+        DriverConfig::default(),
+        shutdown.clone(),
+    ));
     let mqtt = tokio::spawn(serve_mqtt(
         listeners.mqtt,
         mqtt_tls,

@@ -28,3 +28,5 @@ mod registry;
 mod telemetry;
 #[path = "e2e/twins.rs"]
 mod twins;
+#[path = "e2e/websocket.rs"]
+mod websocket;

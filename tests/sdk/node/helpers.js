@@ -41,6 +41,64 @@ function moduleConnectionString(module) {
     `SharedAccessKey=${module.authentication.symmetricKey.primaryKey}`;
 }
 
+// Run a ferrohub CLI command (data dir from FERROHUB_DATA_DIR); resolves with stdout.
+function ferrohub(args, timeoutS = 60) {
+  return new Promise((resolve, reject) => {
+    execFile(env('FERROHUB_BIN'), args, { timeout: timeoutS * 1000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`ferrohub ${args.join(' ')} failed: ${err.message}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+        } else {
+          resolve(stdout);
+        }
+      });
+  });
+}
+
+// Queue a cloud-to-device message with `ferrohub c2d send` (the service SDK's
+// Client.send speaks AMQP, which ferrohub does not implement). Resolves with
+// the message id the CLI printed.
+async function c2dSend(deviceId, data, opts = {}) {
+  const args = ['c2d', 'send', deviceId, '--data', data];
+  for (const [k, v] of Object.entries(opts.properties || {})) args.push('--property', `${k}=${v}`);
+  const flags = {
+    messageId: '--message-id', correlationId: '--correlation-id', contentType: '--content-type',
+    contentEncoding: '--content-encoding', ack: '--ack', ttl: '--ttl',
+  };
+  for (const [key, flag] of Object.entries(flags)) {
+    if (opts[key] !== undefined) args.push(flag, String(opts[key]));
+  }
+  const id = (await ferrohub(args)).trim();
+  if (!id) throw new Error(`ferrohub ${args.join(' ')} printed no message id`);
+  return id;
+}
+
+// Collects what a handler receives; next() resolves with the oldest item not
+// yet taken, waiting at most timeoutS for one to arrive.
+class Inbox {
+  constructor() {
+    this.items = [];
+    this.waiters = [];
+  }
+
+  push(item) {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(item);
+    else this.items.push(item);
+  }
+
+  next(timeoutS, what) {
+    if (this.items.length) return Promise.resolve(this.items.shift());
+    let resolveItem;
+    const p = new Promise((resolve) => { resolveItem = resolve; });
+    this.waiters.push(resolveItem);
+    return withTimeout(p, timeoutS, `waiting for ${what}`).catch((err) => {
+      this.waiters = this.waiters.filter((w) => w !== resolveItem);
+      throw err;
+    });
+  }
+}
+
 // One pass of `ferrohub monitor --json` over everything the device sent
 // (data dir from FERROHUB_DATA_DIR).
 function runMonitor(deviceId, timeoutS = 3) {
@@ -112,6 +170,14 @@ async function createDevice(reg, prefix = 'node') {
   return responseBody;
 }
 
+// Create a SAS module of `deviceId`; returns the Module (with its keys).
+async function createModule(reg, deviceId, prefix = 'nmod') {
+  const moduleId = uniqueId(prefix);
+  await reg.addModule({ deviceId, moduleId });
+  const { responseBody } = await reg.getModule(deviceId, moduleId);
+  return responseBody;
+}
+
 async function deleteQuietly(reg, deviceId) {
   try {
     await reg.delete(deviceId);
@@ -124,4 +190,5 @@ module.exports = {
   env, parseConnectionString, hubHostname, caPem, uniqueId, registry,
   deviceConnectionString, moduleConnectionString, runMonitor, readEvents,
   byMessageId, nextEvent, withTimeout, createDevice, deleteQuietly,
+  ferrohub, c2dSend, Inbox, createModule,
 };

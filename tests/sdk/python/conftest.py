@@ -8,17 +8,23 @@ The environment is prepared by ../run.sh:
   IOTHUB_CONNECTION_STRING   iothubowner connection string
   REQUESTS_CA_BUNDLE         = FERROHUB_CA, so msrest/requests trusts the server
 
-Later suites (C2D, twins, methods) can reuse `registry`, `device`,
-`device_client` and `ca_pem`.
+Shared fixtures: `registry`, `device`, `device_cs`, `make_device_client`,
+`module_cs` (a module of `device`), `make_module_client`, `ca_pem`.
 """
 
 import os
 
 import pytest
-from azure.iot.device import IoTHubDeviceClient
+from azure.iot.device import IoTHubDeviceClient, IoTHubModuleClient
 from azure.iot.hub import IoTHubRegistryManager
 
-from sdkhelpers import device_connection_string, env, parse_connection_string, unique_id
+from sdkhelpers import (
+    device_connection_string,
+    env,
+    module_connection_string,
+    parse_connection_string,
+    unique_id,
+)
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +79,34 @@ def make_device_client(ca_pem):
 
     def make(connection_string, **kwargs):
         client = IoTHubDeviceClient.create_from_connection_string(
+            connection_string, server_verification_cert=ca_pem, **kwargs
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            client.shutdown()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def module_cs(registry, device, hub_hostname):
+    """Connection string of a fresh SAS module of `device` (gone with the device)."""
+    module_id = unique_id("pymod")
+    registry.create_module_with_sas(device.device_id, module_id, "", "", "")
+    return module_connection_string(hub_hostname, registry.get_module(device.device_id, module_id))
+
+
+@pytest.fixture
+def make_module_client(ca_pem):
+    """Factory for IoTHubModuleClient instances; all are shut down at teardown."""
+    clients = []
+
+    def make(connection_string, **kwargs):
+        client = IoTHubModuleClient.create_from_connection_string(
             connection_string, server_verification_cert=ca_pem, **kwargs
         )
         clients.append(client)

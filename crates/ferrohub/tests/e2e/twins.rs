@@ -307,3 +307,35 @@ async fn twin_versions_survive_a_restart_and_keep_increasing() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_twins_etag_is_stable_so_read_then_conditional_update_works() {
+    let s = TestServer::start().await;
+    s.create_device("fresh").await;
+    let api = s.api();
+    let first = api
+        .call_ok(Method::GET, "/twins/fresh", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let second = api
+        .call_ok(Method::GET, "/twins/fresh", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(first["etag"], second["etag"]);
+    let etag = first["etag"].as_str().unwrap();
+    let updated = api
+        .send_with_headers(
+            Method::PATCH,
+            "/twins/fresh",
+            Some(json!({"tags": {"a": 1}})),
+            &[("if-match", format!("\"{etag}\""))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    s.stop().await;
+}

@@ -1,0 +1,134 @@
+//! MQTT over WebSockets on the HTTPS port, as the SDKs' WebSocket transports use it.
+
+use bytes::BytesMut;
+use ferrohub::client::tls_config;
+use ferrohub_mqtt::{ConnectReturnCode, Limits, Packet, Publish, QoS, decode, encode};
+use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::support::{HOST, TestServer, connect_packet, device_token};
+
+async fn websocket(
+    s: &TestServer,
+    protocol: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let tcp = TcpStream::connect(s.https_addr).await.unwrap();
+    let tls = TlsConnector::from(tls_config(&s.ca()).unwrap())
+        .connect(ServerName::try_from(HOST).unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut request = format!("wss://{HOST}/$iothub/websocket")
+        .into_client_request()
+        .unwrap();
+    if let Some(p) = protocol {
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", p.parse().unwrap());
+    }
+    tokio_tungstenite::client_async(request, tls)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+fn frame(packet: &Packet) -> Message {
+    let mut out = BytesMut::new();
+    encode(packet, &mut out).unwrap();
+    Message::Binary(out.freeze())
+}
+
+/// Reads frames until one packet decodes.
+async fn next_packet(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
+    buf: &mut BytesMut,
+) -> Packet {
+    loop {
+        if let Some(p) = decode(buf, &Limits::default()).unwrap() {
+            return p;
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .expect("an answer")
+        {
+            Some(Ok(Message::Binary(b))) => buf.extend_from_slice(&b),
+            other => panic!("expected a binary frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_device_connects_and_publishes_over_websockets() {
+    let s = TestServer::start().await;
+    let key = s.create_device("wsdev").await;
+    let mut ws = websocket(&s, Some("mqtt")).await.unwrap();
+    // One CONNECT split across two frames, then a PUBLISH and a PINGREQ in one frame.
+    let mut connect = BytesMut::new();
+    encode(
+        &connect_packet("wsdev", Some(device_token("wsdev", &key, 60))),
+        &mut connect,
+    )
+    .unwrap();
+    let tail = connect.split_off(7);
+    ws.send(Message::Binary(connect.freeze())).await.unwrap();
+    ws.send(Message::Binary(tail.freeze())).await.unwrap();
+    let mut buf = BytesMut::new();
+    assert!(
+        matches!(next_packet(&mut ws, &mut buf).await, Packet::ConnAck(a) if a.code == ConnectReturnCode::Accepted)
+    );
+    let mut both = BytesMut::new();
+    encode(
+        &Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: "devices/wsdev/messages/events/via=ws".into(),
+            packet_id: Some(3),
+            payload: bytes::Bytes::from_static(b"over websockets"),
+        }),
+        &mut both,
+    )
+    .unwrap();
+    encode(&Packet::PingReq, &mut both).unwrap();
+    ws.send(Message::Binary(both.freeze())).await.unwrap();
+    // The PINGRESP may overtake the PUBACK, which waits for the fsync.
+    let mut answers = vec![
+        next_packet(&mut ws, &mut buf).await,
+        next_packet(&mut ws, &mut buf).await,
+    ];
+    answers.sort_by_key(|p| matches!(p, Packet::PingResp));
+    assert_eq!(answers, vec![Packet::PubAck(3), Packet::PingResp]);
+    let e = &s.events("wsdev", 1).await[0];
+    assert_eq!(e["body"], "over websockets");
+    assert_eq!(e["properties"]["via"], "ws");
+    ws.send(frame(&Packet::Disconnect)).await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_upgrade_without_the_mqtt_subprotocol_is_refused() {
+    let s = TestServer::start().await;
+    assert!(websocket(&s, None).await.is_err());
+    assert!(websocket(&s, Some("amqp")).await.is_err());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn text_frames_close_the_connection() {
+    let s = TestServer::start().await;
+    let mut ws = websocket(&s, Some("mqtt")).await.unwrap();
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(2), ws.next())
+        .await
+        .expect("closed promptly");
+    assert!(
+        matches!(end, None | Some(Ok(Message::Close(_))) | Some(Err(_))),
+        "{end:?}"
+    );
+    s.stop().await;
+}
