@@ -91,6 +91,20 @@ def test_device_telemetry_roundtrip(device, device_cs, make_device_client):
     assert first["sequenceNumber"] < plain["sequenceNumber"]
 
 
+def test_device_telemetry_over_websockets(device, device_cs, make_device_client):
+    """`websockets=True`: MQTT over wss://host:443/$iothub/websocket, subprotocol mqtt."""
+    client = make_device_client(device_cs, websockets=True)
+    client.connect()
+    assert client.connected
+    mid = "ws " + str(uuid.uuid4())
+    client.send_message(make_message({"via": "websockets"}, mid, "cid-ws"))
+    events = read_events(device.device_id, 1)
+    event = by_message_id(events)[mid]
+    assert event["body"] == {"via": "websockets"}
+    assert event["properties"] == TRICKY_PROPERTIES
+    assert event["systemProperties"]["iothub-connection-device-id"] == device.device_id
+
+
 def test_module_telemetry_roundtrip(registry, device, hub_hostname, ca_pem):
     module_id = unique_id("pymod")
     registry.create_module_with_sas(device.device_id, module_id, "", "", "")
