@@ -3,7 +3,8 @@
 # QoS 1 telemetry over TLS (in flight 1 and 16) and many idle TLS connections.
 #
 # Usage: scripts/bench.sh
-# Knobs (environment): DEVICES MESSAGES SIZE IDLE_DEVICES HOLD BENCH_RESULTS CARGO_TARGET_DIR
+# Knobs (environment): DEVICES MESSAGES SIZE IDLE_DEVICES HOLD BENCH_RESULTS CARGO_TARGET_DIR,
+# SKIP_BUILD=1 to measure the release binaries already in $CARGO_TARGET_DIR/release.
 # Needs: cargo, curl, jq, mosquitto (apt-get install -y mosquitto), a Linux /proc.
 # Raw results are JSON lines in $BENCH_RESULTS; a markdown table is printed at the end.
 set -euo pipefail
@@ -42,8 +43,10 @@ for tool in curl jq mosquitto; do
     command -v "$tool" >/dev/null || { echo "bench.sh: $tool is required" >&2; exit 1; }
 done
 
-echo "== building release binaries (CARGO_TARGET_DIR=$TARGET_DIR)"
-(cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release -p ferrohub -p ferrohub-bench)
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    echo "== building release binaries (CARGO_TARGET_DIR=$TARGET_DIR)"
+    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release -p ferrohub -p ferrohub-bench)
+fi
 
 # 10,000 connections need 10,000 descriptors in each process; both servers inherit this.
 if ! ulimit -n 20000 2>/dev/null; then
@@ -139,12 +142,15 @@ echo "Date: $(date -u +%Y-%m-%d)"
 echo
 echo "QoS 1 telemetry over TLS, $DEVICES devices x $MESSAGES messages x $SIZE B"
 echo
-echo "| server | in flight | acked msg/s | PUBACK p50 ms | PUBACK p99 ms | server CPU µs/msg | connects/s | peak RSS MiB | errors |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server | in flight | acked msg/s | PUBACK p50 ms | PUBACK p99 ms | server CPU µs/msg | wall s | server CPU s | bench CPU s | connects/s | peak RSS MiB | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 jq -r "select(.scenario == \"telemetry\") | [($TARGET_NAMES), .inflight,
     (.acked_per_second | floor),
     (.puback_latency_us.p50 // 0) / 1000, (.puback_latency_us.p99 // 0) / 1000,
     ((.server.cpu_us_per_message // 0) * 10 | round / 10),
+    (.publish_seconds * 100 | round / 100),
+    ((.server.publish_cpu_seconds // 0) * 100 | round / 100),
+    ((.bench_cpu_seconds // 0) * 100 | round / 100),
     (.connects_per_second | floor),
     ((.server.peak_rss_kib // 0) / 1024 | floor),
     .errors.total] | \"| \" + (map(tostring) | join(\" | \")) + \" |\"" "$RESULTS"

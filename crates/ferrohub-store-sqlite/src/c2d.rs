@@ -6,7 +6,7 @@
 //! only grows and `ORDER BY seq` is each device's FIFO order.
 
 use ferrohub_store::{C2dMessage, C2dQueues, DeviceId, HubName, StoreError, StoreFuture};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::errors::{corrupt, db_err};
 use crate::store::SqliteStore;
@@ -55,9 +55,7 @@ fn enqueue(
     let record = serde_json::to_string(&message).map_err(|e| {
         StoreError::Unavailable(format!("cannot encode cloud-to-device message: {e}"))
     })?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
+    let tx = conn.savepoint().map_err(db_err)?;
     let device_exists = tx
         .query_row(
             "SELECT 1 FROM identities WHERE hub = ?1 AND device_id = ?2 AND module_id = ''",
@@ -98,9 +96,7 @@ fn remove(
     device: &DeviceId,
     lock_token: &str,
 ) -> Result<Option<C2dMessage>, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
+    let tx = conn.savepoint().map_err(db_err)?;
     let key = params![hub.as_str(), device.as_str(), lock_token];
     let row = tx
         .query_row(

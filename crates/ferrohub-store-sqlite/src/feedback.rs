@@ -6,7 +6,7 @@
 //! that expired is simply ignored, so the next receive takes the rows over.
 
 use ferrohub_store::{Feedback, FeedbackBatch, FeedbackRecord, HubName, StoreError, StoreFuture};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use crate::errors::{corrupt, db_err};
 use crate::store::SqliteStore;
@@ -15,9 +15,7 @@ fn add(conn: &mut Connection, hub: &HubName, records: &[FeedbackRecord]) -> Resu
     if records.is_empty() {
         return Ok(());
     }
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
+    let tx = conn.savepoint().map_err(db_err)?;
     {
         let mut stmt = tx
             .prepare_cached("INSERT INTO feedback (hub, record) VALUES (?1, ?2)")
@@ -44,9 +42,7 @@ fn lock(
     if max == 0 {
         return Ok(None);
     }
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
+    let tx = conn.savepoint().map_err(db_err)?;
     let rows: Vec<(i64, String)> = {
         let mut stmt = tx
             .prepare_cached(

@@ -6,7 +6,7 @@ use ferrohub_store::{
     DeviceCounts, DeviceId, DeviceRecord, DeviceStatus, HubName, Identity, Precondition, Registry,
     StoreError, StoreFuture,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
 use crate::errors::{corrupt, db_err};
 use crate::keys::module_key;
@@ -28,9 +28,8 @@ fn decode(json: &str) -> Result<DeviceRecord, StoreError> {
     serde_json::from_str(json).map_err(|e| corrupt("identity record", e))
 }
 
-fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)
+fn immediate(conn: &mut Connection) -> Result<Savepoint<'_>, StoreError> {
+    conn.savepoint().map_err(db_err)
 }
 
 /// The stored (etag, record JSON) of one identity, if present.

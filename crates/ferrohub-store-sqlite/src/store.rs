@@ -1,11 +1,13 @@
 //! `SqliteStore`: the connections and the bridge from async callers to blocking SQLite calls.
 //!
-//! One writer connection behind a mutex serialises all writes (SQLite allows only one writer
-//! anyway, and serialising in-process avoids `SQLITE_BUSY` churn). A fixed set of reader
-//! connections serves gets and lists concurrently thanks to WAL. Every call runs inside
-//! `spawn_blocking` so the async runtime's workers never wait on disk; the number of
-//! connections bounds how many calls touch SQLite at once, and each caller awaits its own
-//! result, so there is no queue that can grow without bound.
+//! Writes: one writer thread owns the writer connection (SQLite allows one writer anyway).
+//! It takes every queued write job, runs each inside its own SAVEPOINT (a failed job rolls
+//! back alone), and commits them all with ONE transaction, so concurrent writers share one
+//! fsync (group commit) instead of paying one each. A job's result is released only after
+//! that commit, so "resolved Ok" still means durable (`synchronous=FULL`).
+//!
+//! Reads: a fixed set of reader connections serves gets and lists concurrently thanks to
+//! WAL, inside `spawn_blocking` so the async runtime's workers never wait on disk.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,12 +15,23 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ferrohub_store::{StoreError, StoreFuture};
 use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{open_reader, open_writer};
 use crate::migrations::migrate;
 
 /// How many read-only connections serve gets and lists in parallel.
 const READERS: usize = 4;
+/// Write jobs waiting for the writer thread. Overflow policy: the caller's future waits for
+/// room (backpressure), in FIFO order.
+const WRITE_QUEUE: usize = 4096;
+/// Most jobs committed together; bounds how long one transaction holds the write lock.
+const MAX_BATCH: usize = 512;
+
+/// A write job: runs on the writer connection, and returns how to report its outcome once
+/// the batch's commit is known.
+type WriteJob = Box<dyn FnOnce(&mut Connection) -> Reply + Send>;
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// The embedded SQLite store. Cheap to clone: clones share the same connections.
 #[derive(Clone)]
@@ -27,7 +40,7 @@ pub struct SqliteStore {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
+    writes: mpsc::Sender<WriteJob>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -58,23 +71,46 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open_reader(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
+        let (writes, jobs) = mpsc::channel(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer, jobs))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
+                writes,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
         })
     }
 
-    /// Runs `job` on the writer connection off the async runtime.
+    /// Runs `job` on the writer thread; resolves after the commit that made it durable.
     pub(crate) fn write<T, F>(&self, job: F) -> StoreFuture<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        Box::pin(run_blocking(move || job(&mut lock(&inner.writer))))
+        let (tx, rx) = oneshot::channel();
+        let write: WriteJob = Box::new(move |conn| {
+            let outcome = run_in_savepoint(conn, job);
+            Box::new(move |commit: Result<(), StoreError>| {
+                let result = match (outcome, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                };
+                let _ = tx.send(result);
+            })
+        });
+        let writes = self.inner.writes.clone();
+        Box::pin(async move {
+            writes
+                .send(write)
+                .await
+                .map_err(|_| StoreError::Unavailable("the storage writer stopped".into()))?;
+            rx.await
+                .map_err(|_| StoreError::Unavailable("the storage writer stopped".into()))?
+        })
     }
 
     /// Runs `job` on a reader connection off the async runtime.
@@ -102,8 +138,9 @@ impl Inner {
         }
         match self.readers.get(start % n) {
             Some(conn) => lock(conn),
-            // There are always READERS (> 0) readers; fall back to the writer rather than panic.
-            None => lock(&self.writer),
+            // There are always READERS (> 0) readers, so this cannot be reached; the first
+            // reader is as good an answer as any rather than a panic.
+            None => lock(&self.readers[0]),
         }
     }
 }
@@ -116,4 +153,53 @@ where
     tokio::task::spawn_blocking(job)
         .await
         .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+}
+
+/// Runs one job inside its own savepoint, so a failing job leaves nothing behind in the
+/// shared transaction.
+fn run_in_savepoint<T>(
+    conn: &mut Connection,
+    job: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(crate::errors::db_err)?;
+    let outcome = job(conn);
+    let end = if outcome.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end).map_err(crate::errors::db_err)?;
+    outcome
+}
+
+/// The writer thread: batches queued jobs into one transaction and one commit.
+fn run_writer(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let e = crate::errors::db_err(e);
+            for job in batch {
+                // Not run: report the failure without touching the connection.
+                drop(job);
+                tracing::warn!(error = %e, "a storage batch could not start");
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&mut conn)).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(crate::errors::db_err);
+        if commit.is_err() {
+            // Leave the connection usable for the next batch.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
 }

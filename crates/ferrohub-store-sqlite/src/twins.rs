@@ -4,7 +4,7 @@
 use ferrohub_store::{
     DeviceId, HubName, Identity, ModuleId, StoreError, StoreFuture, TwinRecord, Twins,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::errors::{corrupt, db_err};
 use crate::keys::module_key;
@@ -76,9 +76,7 @@ fn put(
 ) -> Result<(), StoreError> {
     let version = version_column(record.version)?;
     let document = encode(&record.document)?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
+    let tx = conn.savepoint().map_err(db_err)?;
     if !identity_exists(&tx, &record.hub, &record.identity)? {
         return Err(StoreError::NotFound);
     }

@@ -1,0 +1,107 @@
+//! The server's CPU time and resident memory, read from `/proc/<pid>`.
+//!
+//! Only Linux is supported; elsewhere the readings are simply absent. The parsers take the
+//! file's text so they are tested on samples rather than on a live process.
+
+use std::sync::OnceLock;
+
+/// CPU time the process has used, in clock ticks (`utime + stime` of `/proc/<pid>/stat`).
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may itself hold spaces and
+    // parentheses, so fields are counted from the last `)`.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_ascii_whitespace();
+    // After `)`: state is field 3, so utime (field 14) is the 12th and stime the 13th.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident set size in KiB (the `VmRSS:` line of `/proc/<pid>/status`).
+pub fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`), read once. Without `libc` (the workspace
+/// forbids unsafe code) asking `getconf` is the portable way; 100 is Linux's value on every
+/// common architecture, used if `getconf` is missing.
+pub fn clock_ticks_per_second() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .filter(|&t| t > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// Readings of one process.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    pub pid: u32,
+}
+
+impl Probe {
+    /// CPU seconds used so far (user + system), `None` if the process is gone.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        let ticks = parse_cpu_ticks(&stat)?;
+        Some(ticks as f64 / clock_ticks_per_second() as f64)
+    }
+
+    /// Current resident set size in KiB, `None` if the process is gone.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        parse_vm_rss_kib(&status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A real line from a Linux 6.x kernel, with an awkward command name.
+    const STAT: &str = "4242 (my (odd) srv) S 1 4242 4242 0 -1 4194560 2500 0 0 0 \
+        1234 567 0 0 20 0 3 0 12345 123456789 2048 18446744073709551615 1 1 0 0 0 0 0 \
+        4096 17475 0 0 0 17 1 0 0 0 0 0";
+
+    const STATUS: &str = "Name:\tferrohub\nUmask:\t0022\nState:\tS (sleeping)\n\
+        VmPeak:\t  812345 kB\nVmSize:\t  800000 kB\nVmHWM:\t   99999 kB\n\
+        VmRSS:\t   45678 kB\nRssAnon:\t   40000 kB\nThreads:\t3\n";
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_even_with_parentheses_in_the_name() {
+        assert_eq!(parse_cpu_ticks(STAT), Some(1234 + 567));
+    }
+
+    #[test]
+    fn truncated_or_garbled_stat_yields_nothing() {
+        assert_eq!(parse_cpu_ticks("4242 (srv) S 1 2 3"), None);
+        assert_eq!(parse_cpu_ticks("no parenthesis at all"), None);
+        assert_eq!(parse_cpu_ticks("1 (x) S 1 1 1 0 -1 0 0 0 0 0 abc 5"), None);
+    }
+
+    #[test]
+    fn rss_comes_from_vm_rss_not_the_high_water_mark() {
+        assert_eq!(parse_vm_rss_kib(STATUS), Some(45678));
+        assert_eq!(parse_vm_rss_kib("Name:\tkthreadd\n"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_read() {
+        let me = Probe {
+            pid: std::process::id(),
+        };
+        assert!(me.rss_kib().is_some_and(|kib| kib > 0));
+        assert!(me.cpu_seconds().is_some());
+        assert!(clock_ticks_per_second() > 0);
+    }
+}
