@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrohub_protocol::session::HubEvent;
+use ferrohub_protocol::session::{HubEvent, MethodCall};
 use ferrohub_protocol::topic::{RequestId, Subscription};
 use ferrohub_protocol::{HubName, Identity};
 use serde_json::Value;
@@ -133,12 +133,12 @@ impl Hub {
             waiting.insert(key.clone(), tx);
         }
         let _registration = Registration { calls, key };
-        let event = HubEvent::MethodRequest {
+        let event = HubEvent::MethodRequest(Box::new(MethodCall {
             request_id: RequestId::new(request_id)
                 .ok_or_else(|| HubError::Unavailable("request id".into()))?,
             name: call.name,
             payload,
-        };
+        }));
         if !self.presence().send(hub, identity, event) {
             return Err(HubError::DeviceNotOnline(identity.to_string()));
         }

@@ -3,8 +3,9 @@
 //! which is what lets the gateway send the PUBACK.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use ferrohub_log::{AppendReceipt, EventData};
+use ferrohub_log::{AppendReceipt, EventData, TelemetryLog};
 use ferrohub_protocol::telemetry::{MessageKind, TelemetryMessage};
 
 use crate::device_auth::AuthenticatedDevice;
@@ -14,14 +15,68 @@ use crate::hub::Hub;
 /// IoT Hub's device-to-cloud limit: 256 KB of body and properties.
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
+/// Everything a connection needs to append its device's messages, computed once at CONNECT:
+/// the hub's log, the device's partition, and the identity properties the hub stamps (so no
+/// message pays for formatting them or for a lookup).
+#[derive(Clone)]
+pub struct TelemetrySink {
+    log: Arc<dyn TelemetryLog>,
+    partition: u32,
+    stamp: Vec<(String, String)>,
+}
+
 impl Hub {
-    /// Stamps and appends one message. Errors before the append (too large) come back at once.
+    /// The sink for an authenticated device's telemetry.
+    pub fn telemetry_sink(&self, device: &AuthenticatedDevice) -> Result<TelemetrySink, HubError> {
+        let log = self.log_for(&device.hub)?;
+        let partition = log.partition_for(device.identity.device_id.as_str());
+        // Invariant 6: identity comes from authentication, never from the packet.
+        let mut stamp = vec![(
+            "iothub-connection-device-id".to_owned(),
+            device.identity.device_id.to_string(),
+        )];
+        if let Some(m) = &device.identity.module_id {
+            stamp.push(("iothub-connection-module-id".to_owned(), m.to_string()));
+        }
+        stamp.push((
+            "iothub-connection-auth-method".to_owned(),
+            device.auth_method_json(),
+        ));
+        stamp.push((
+            "iothub-connection-auth-generation-id".to_owned(),
+            device.generation_id.clone(),
+        ));
+        stamp.push(("iothub-message-source".to_owned(), "Telemetry".to_owned()));
+        Ok(TelemetrySink {
+            log,
+            partition,
+            stamp,
+        })
+    }
+
+    /// Stamps and appends one message (see [`TelemetrySink::ingest`]).
     pub fn ingest_telemetry(
         &self,
         device: &AuthenticatedDevice,
         message: TelemetryMessage,
     ) -> Result<impl Future<Output = Result<AppendReceipt, HubError>> + Send + 'static, HubError>
     {
+        self.presence()
+            .note_activity(&device.hub, &device.identity, self.now());
+        self.telemetry_sink(device)?.ingest(message)
+    }
+}
+
+impl TelemetrySink {
+    /// Stamps and appends one message. Errors before the append (too large) come back at
+    /// once; the returned future resolves when the record is durable.
+    pub fn ingest(
+        &self,
+        message: TelemetryMessage,
+    ) -> Result<
+        impl Future<Output = Result<AppendReceipt, HubError>> + Send + 'static + use<>,
+        HubError,
+    > {
         let size = message.body.len()
             + message
                 .properties
@@ -38,42 +93,25 @@ impl Hub {
                 limit: MAX_MESSAGE_SIZE,
             });
         }
-        let log = self.log_for(&device.hub)?;
-        let partition = log.partition_for(device.identity.device_id.as_str());
         let mut properties = message.properties;
         if message.kind == MessageKind::Will {
             properties.push(("iothub-MessageType".to_owned(), "Will".to_owned()));
         }
-        let mut system_properties: Vec<(String, String)> = message
-            .system_properties
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        // Invariant 6: identity comes from authentication, never from the packet.
-        system_properties.push((
-            "iothub-connection-device-id".into(),
-            device.identity.device_id.to_string(),
-        ));
-        if let Some(m) = &device.identity.module_id {
-            system_properties.push(("iothub-connection-module-id".into(), m.to_string()));
-        }
-        system_properties.push((
-            "iothub-connection-auth-method".into(),
-            device.auth_method_json(),
-        ));
-        system_properties.push((
-            "iothub-connection-auth-generation-id".into(),
-            device.generation_id.clone(),
-        ));
-        system_properties.push(("iothub-message-source".into(), "Telemetry".into()));
-        self.presence()
-            .note_activity(&device.hub, &device.identity, self.now());
+        let mut system_properties: Vec<(String, String)> =
+            Vec::with_capacity(message.system_properties.len() + self.stamp.len());
+        system_properties.extend(
+            message
+                .system_properties
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
+        );
+        system_properties.extend(self.stamp.iter().cloned());
         let event = EventData {
             body: message.body,
             properties,
             system_properties,
         };
-        let append = log.append(partition, event);
+        let append = self.log.append(self.partition, event);
         Ok(async move { Ok(append.await?) })
     }
 }

@@ -6,7 +6,7 @@
 //! write and a back-end write race, and never lets a version go backwards.
 
 use bytes::Bytes;
-use ferrohub_protocol::session::HubEvent;
+use ferrohub_protocol::session::{DesiredUpdate, HubEvent};
 use ferrohub_protocol::{HubName, Identity};
 use ferrohub_store::{DeviceRecord, StoreError, TwinRecord};
 use serde_json::{Map, Value, json};
@@ -213,10 +213,10 @@ impl Hub {
             self.presence().send(
                 hub,
                 identity,
-                HubEvent::DesiredPatch {
+                HubEvent::DesiredPatch(Box::new(DesiredUpdate {
                     version: update.desired_version,
                     body,
-                },
+                })),
             );
         }
         Ok(view)

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use ferrohub_core::Hub;
 use ferrohub_core::device_auth::{AuthenticatedDevice, DeviceAuthError};
 use ferrohub_core::presence::ConnectionLease;
+use ferrohub_core::telemetry::TelemetrySink;
 use ferrohub_core::twins::DeviceTwinError;
 use ferrohub_mqtt::{ConnectReturnCode, Limits, decode, encode};
 use ferrohub_protocol::session::{
@@ -37,10 +38,17 @@ pub struct DriverConfig {
 
 type Append = Pin<Box<dyn Future<Output = (Ticket, TelemetryOutcome)> + Send>>;
 
+/// How often a busy connection refreshes its device's `lastActivityTime`.
+const ACTIVITY_NOTE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Connection {
     hub: Hub,
     session: DeviceSession,
     device: Option<AuthenticatedDevice>,
+    /// Where this device's telemetry goes, prepared once at CONNECT.
+    sink: Option<TelemetrySink>,
+    /// When activity was last recorded in presence (at most once a second, not per message).
+    activity_noted: Option<Instant>,
     lease: Option<ConnectionLease>,
     events: Option<mpsc::Receiver<HubEvent>>,
     appends: FuturesOrdered<Append>,
@@ -58,12 +66,15 @@ pub async fn drive<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut input = BytesMut::with_capacity(1024);
+    // Small: idle connections are the common case; reads grow it as packets need.
+    let mut input = BytesMut::with_capacity(256);
     let mut output = BytesMut::new();
     let mut conn = Connection {
         session: DeviceSession::new(Instant::now(), config.session.clone()),
         hub,
         device: None,
+        sink: None,
+        activity_noted: None,
         lease: None,
         events: None,
         appends: FuturesOrdered::new(),
@@ -326,6 +337,16 @@ impl Connection {
                 return;
             }
         };
+        let sink = match self.hub.telemetry_sink(&device) {
+            Ok(sink) => sink,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "the hub's telemetry log is unavailable");
+                self.session
+                    .handle_auth_result(now, Err(ConnectReturnCode::ServerUnavailable));
+                return;
+            }
+        };
+        self.sink = Some(sink);
         let (lease, events) = self.hub.connect_identity(&device.hub, &device.identity);
         self.lease = Some(lease);
         self.events = Some(events);
@@ -342,7 +363,20 @@ impl Connection {
             return;
         };
         metrics::counter!("ferrohub_telemetry_received_total").increment(1);
-        let append: Append = match self.hub.ingest_telemetry(device, message) {
+        let now = Instant::now();
+        if self
+            .activity_noted
+            .is_none_or(|t| now.duration_since(t) >= ACTIVITY_NOTE_INTERVAL)
+        {
+            self.activity_noted = Some(now);
+            self.hub
+                .presence()
+                .note_activity(&device.hub, &device.identity, self.hub.now());
+        }
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        let append: Append = match sink.ingest(message) {
             Ok(fut) => Box::pin(async move {
                 match fut.await {
                     Ok(_) => (ticket, TelemetryOutcome::Stored),

@@ -133,16 +133,29 @@ pub enum HubEvent {
     /// The server is shutting down.
     Shutdown,
     /// A direct method call for the device, delivered on `$iothub/methods/POST/{name}/`.
-    MethodRequest {
-        request_id: RequestId,
-        name: String,
-        /// The payload's JSON text; never empty (`null` for none), as the Node SDK parses it.
-        payload: Bytes,
-    },
+    /// Boxed, like every large variant: every connection preallocates room for a block of
+    /// events, so the enum's size is paid per idle connection.
+    MethodRequest(Box<MethodCall>),
     /// A desired-properties patch (`$iothub/twin/PATCH/properties/desired/?$version=N`).
-    DesiredPatch { version: u64, body: Bytes },
+    DesiredPatch(Box<DesiredUpdate>),
     /// New cloud-to-device messages are queued for the device.
     CloudToDeviceAvailable,
+}
+
+/// A direct method call on its way to the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodCall {
+    pub request_id: RequestId,
+    pub name: String,
+    /// The payload's JSON text; never empty (`null` for none), as the Node SDK parses it.
+    pub payload: Bytes,
+}
+
+/// A desired-properties change on its way to the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredUpdate {
+    pub version: u64,
+    pub body: Bytes,
 }
 
 /// Why a connection ended.
@@ -334,11 +347,12 @@ impl DeviceSession {
             HubEvent::TakenOver => CloseReason::TakenOver,
             HubEvent::Revoked => CloseReason::Revoked,
             HubEvent::Shutdown => CloseReason::Shutdown,
-            HubEvent::MethodRequest {
-                request_id,
-                name,
-                payload,
-            } => {
+            HubEvent::MethodRequest(call) => {
+                let MethodCall {
+                    request_id,
+                    name,
+                    payload,
+                } = *call;
                 let topic = format!(
                     "$iothub/methods/POST/{name}/?$rid={}",
                     crate::sas::encode_component(request_id.as_str())
@@ -353,7 +367,8 @@ impl DeviceSession {
                 }
                 return;
             }
-            HubEvent::DesiredPatch { version, body } => {
+            HubEvent::DesiredPatch(update) => {
+                let DesiredUpdate { version, body } = *update;
                 let topic = format!("$iothub/twin/PATCH/properties/desired/?$version={version}");
                 self.publish_if_subscribed(Subscription::DesiredPatches, topic, body);
                 return;

@@ -541,11 +541,11 @@ fn twin_responses_go_only_to_subscribed_devices() {
 fn method_requests_reach_only_subscribed_devices_with_a_json_body() {
     let now = Instant::now();
     let mut s = connected(now, "dev1", 60);
-    let call = HubEvent::MethodRequest {
+    let call = HubEvent::MethodRequest(Box::new(MethodCall {
         request_id: RequestId::new("7").unwrap(),
         name: "reboot".into(),
         payload: Bytes::from_static(b"null"),
-    };
+    }));
     s.handle_hub_event(now, call.clone());
     assert_eq!(s.poll_transmit(), None);
     s.handle_packet(
@@ -585,10 +585,10 @@ fn desired_patches_are_published_with_their_version() {
     let _ = s.poll_transmit();
     s.handle_hub_event(
         now,
-        HubEvent::DesiredPatch {
+        HubEvent::DesiredPatch(Box::new(DesiredUpdate {
             version: 4,
             body: Bytes::from_static(br#"{"a":1,"$version":4}"#),
-        },
+        })),
     );
     match s.poll_transmit() {
         Some(Packet::Publish(p)) => {
@@ -696,4 +696,13 @@ fn a_resumed_session_with_a_c2d_subscription_pulls_without_resubscribing() {
     );
     let requests: Vec<HubRequest> = std::iter::from_fn(|| s.poll_request()).collect();
     assert!(requests.contains(&HubRequest::PullCloudToDevice));
+}
+
+#[test]
+fn hub_events_stay_small_because_every_connection_preallocates_them() {
+    assert!(
+        std::mem::size_of::<HubEvent>() <= 16,
+        "{}",
+        std::mem::size_of::<HubEvent>()
+    );
 }
