@@ -120,11 +120,14 @@ pub async fn get_device(
     let identity = Identity::device(parse_device_id(&id)?);
     let record = state.hub.get_identity(&principal.hub, &identity).await?;
     let presence = state.hub.presence().state(&principal.hub, &identity);
-    Ok(json_response(
-        StatusCode::OK,
-        device_json(&record, presence),
-        Some(&record.etag),
-    ))
+    let mut body = device_json(&record, presence);
+    body["cloudToDeviceMessageCount"] = serde_json::json!(
+        state
+            .hub
+            .c2d_queue_depth(&principal.hub, &identity.device_id)
+            .await?
+    );
+    Ok(json_response(StatusCode::OK, body, Some(&record.etag)))
 }
 
 pub async fn delete_device(

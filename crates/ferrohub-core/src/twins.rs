@@ -161,7 +161,12 @@ impl Hub {
     ) -> Result<Value, HubError> {
         let record = self.get_identity(hub, identity).await?;
         let (doc, _) = self.load_twin(hub, identity).await?;
-        Ok(doc.service_view(self.twin_identity_fields(hub, &record)))
+        let mut view = doc.service_view(self.twin_identity_fields(hub, &record));
+        if record.module_id.is_none() {
+            let count = self.c2d_queue_depth(hub, &identity.device_id).await?;
+            view["cloudToDeviceMessageCount"] = json!(count);
+        }
+        Ok(view)
     }
 
     /// `PATCH` or `PUT /twins/{id}`, optionally conditional on the twin etag (412 when stale).

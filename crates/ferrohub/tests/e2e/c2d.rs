@@ -162,6 +162,22 @@ async fn the_fifty_first_queued_message_is_refused_and_other_devices_are_unaffec
             StatusCode::CREATED
         );
     }
+    let device = s
+        .api()
+        .call_ok(Method::GET, "/devices/full", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(device["cloudToDeviceMessageCount"], 50);
+    let twin = s
+        .api()
+        .call_ok(Method::GET, "/twins/full", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(twin["cloudToDeviceMessageCount"], 50);
     let refused = send(&s, "full", json!({"body": "51"})).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(
