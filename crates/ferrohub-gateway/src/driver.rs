@@ -177,37 +177,44 @@ impl Connection {
         Ok(())
     }
 
+    /// Carries out the session's requests. The hub calls behind them are boxed: their futures
+    /// are large and rare, and held inline they would make every idle connection's task as
+    /// big as the largest of them.
     async fn process_requests(&mut self) {
         while let Some(request) = self.session.poll_request() {
             match request {
-                HubRequest::Authenticate(ConnectRequestView(req)) => self.authenticate(req).await,
+                HubRequest::Authenticate(ConnectRequestView(req)) => {
+                    Box::pin(self.authenticate(req)).await;
+                }
                 HubRequest::Telemetry { ticket, message } => self.start_append(ticket, message),
                 HubRequest::SubscriptionsChanged {
                     subscriptions,
                     persist,
-                } => self.subscriptions_changed(&subscriptions, persist).await,
+                } => Box::pin(self.subscriptions_changed(&subscriptions, persist)).await,
                 HubRequest::DropStoredSession => {
                     if let Some(d) = &self.device
-                        && let Err(e) = self.hub.drop_session(&d.hub, &d.identity).await
+                        && let Err(e) = Box::pin(self.hub.drop_session(&d.hub, &d.identity)).await
                     {
                         tracing::warn!(peer = %self.peer, error = %e, "could not drop the stored session");
                     }
                 }
-                HubRequest::TwinGet { request_id } => self.twin_get(&request_id).await,
+                HubRequest::TwinGet { request_id } => Box::pin(self.twin_get(&request_id)).await,
                 HubRequest::TwinPatchReported { request_id, patch } => {
-                    self.twin_patch(&request_id, &patch).await;
+                    Box::pin(self.twin_patch(&request_id, &patch)).await;
                 }
-                HubRequest::PullCloudToDevice => self.pull_c2d().await,
+                HubRequest::PullCloudToDevice => Box::pin(self.pull_c2d()).await,
                 HubRequest::CloudToDeviceCompleted { lock_token } => {
                     if let Some(d) = &self.device
-                        && let Err(e) = self
-                            .hub
-                            .complete_c2d(&d.hub, &d.identity.device_id, &lock_token)
-                            .await
+                        && let Err(e) = Box::pin(self.hub.complete_c2d(
+                            &d.hub,
+                            &d.identity.device_id,
+                            &lock_token,
+                        ))
+                        .await
                     {
                         tracing::warn!(peer = %self.peer, error = %e, "could not complete a cloud-to-device message");
                     }
-                    self.pull_c2d().await;
+                    Box::pin(self.pull_c2d()).await;
                 }
                 HubRequest::MethodResponse {
                     request_id,

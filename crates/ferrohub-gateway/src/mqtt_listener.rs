@@ -49,21 +49,26 @@ pub async fn serve_mqtt(
         let config = config.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            let stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
-                        return;
-                    }
-                };
-            drive(stream, peer, hub, config, shutdown).await;
+            let handshake = Box::pin(tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                acceptor.accept(socket),
+            ));
+            let stream = match handshake.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
+                    return;
+                }
+            };
+            // Boxed, so the task holds only the state it needs at each stage (handshake or
+            // connection) rather than room for both.
+            Box::pin(drive(stream, peer, hub, config, shutdown)).await;
         });
         // Reap finished connection tasks so the set does not grow with history.
         while connections.try_join_next().is_some() {}
