@@ -29,11 +29,13 @@ use tokio::sync::mpsc;
 
 use crate::shutdown::Shutdown;
 
-/// Per-connection settings.
+/// Per-connection settings, and what connections share.
 #[derive(Debug, Clone, Default)]
 pub struct DriverConfig {
     pub session: SessionConfig,
     pub limits: Limits,
+    /// Authentication failures per address (shared by every listener of the server).
+    pub throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
 }
 
 type Append = Pin<Box<dyn Future<Output = (Ticket, TelemetryOutcome)> + Send>>;
@@ -53,6 +55,7 @@ struct Connection {
     events: Option<mpsc::Receiver<HubEvent>>,
     appends: FuturesOrdered<Append>,
     peer: SocketAddr,
+    throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
 }
 
 /// Runs one device connection to its end.
@@ -79,6 +82,7 @@ pub async fn drive<S>(
         events: None,
         appends: FuturesOrdered::new(),
         peer,
+        throttle: config.throttle.clone(),
     };
     metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
     let reason = loop {
@@ -322,6 +326,8 @@ impl Connection {
             Err(e) => {
                 tracing::info!(peer = %self.peer, client = %req.identity, reason = %e, "CONNECT refused");
                 metrics::counter!("ferrohub_auth_failures_total").increment(1);
+                self.throttle
+                    .record_failure(self.peer.ip(), std::time::Instant::now());
                 self.session.handle_auth_result(now, Err(connack_code(&e)));
                 return;
             }

@@ -5,6 +5,7 @@
 //! - [`driver`]: the thin loop that feeds bytes to a `DeviceSession`, carries out its hub
 //!   requests, and writes its packets. No IoT Hub rule lives here; they live in the session.
 //! - [`https_listener`]: the HTTPS accept loop that hands connections to the REST router.
+//! - [`throttle`]: refusing addresses that keep failing authentication.
 //! - [`websocket`]: MQTT over WebSockets on the HTTPS port (`/$iothub/websocket`).
 //!
 //! Every accept loop takes a bound listener and a shutdown signal, so tests start a real
@@ -16,5 +17,6 @@ pub mod driver;
 pub mod https_listener;
 pub mod mqtt_listener;
 pub mod shutdown;
+pub mod throttle;
 pub mod tls;
 pub mod websocket;

@@ -42,6 +42,15 @@ pub async fn serve_mqtt(
                 continue;
             }
         };
+        if config
+            .throttle
+            .is_blocked(peer.ip(), std::time::Instant::now())
+        {
+            // Closed before any TLS work: a flood of bad CONNECTs costs an accept, no more.
+            metrics::counter!("ferrohub_connections_throttled_total").increment(1);
+            drop(socket);
+            continue;
+        }
         let _ = socket.set_nodelay(true);
         metrics::counter!("ferrohub_mqtt_connections_accepted_total").increment(1);
         let acceptor = acceptor.clone();

@@ -72,6 +72,13 @@ async fn upgrade(
             .into_response();
     }
     let peer = peer.map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |Extension(p)| p.0);
+    if state
+        .config
+        .throttle
+        .is_blocked(peer.ip(), std::time::Instant::now())
+    {
+        return StatusCode::TOO_MANY_REQUESTS.into_response();
+    }
     ws.protocols(["mqtt"])
         .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)

@@ -123,20 +123,22 @@ pub async fn start(
     }
     let https_tls = tls::server_config(options.identity.chain, options.identity.key)?;
     let mqtt_tls = tls::mqtt_config(&https_tls);
+    // One config for both device listeners, so they share the authentication throttle.
+    let driver_config = DriverConfig::default();
     let api = router(ApiState {
         hub: hub.clone(),
         render_metrics: metrics_renderer(),
     })
     .merge(ferrohub_gateway::websocket::router(
         hub.clone(),
-        DriverConfig::default(),
+        driver_config.clone(),
         shutdown.clone(),
     ));
     let mqtt = tokio::spawn(serve_mqtt(
         listeners.mqtt,
         mqtt_tls,
         hub.clone(),
-        DriverConfig::default(),
+        driver_config,
         shutdown.clone(),
     ));
     let https = tokio::spawn(serve_https(

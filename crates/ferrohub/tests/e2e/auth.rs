@@ -348,3 +348,61 @@ async fn racing_connects_for_one_identity_leave_exactly_one_connected() {
     assert_eq!(survivors, 1);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_bad_connects_from_one_address_is_throttled_and_others_still_connect() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    // 40 refused CONNECTs from 127.0.0.1 (the policy allows 20 failures a second).
+    let mut throttled = false;
+    for _ in 0..40 {
+        let tcp = match tokio::net::TcpStream::connect(s.mqtt_addr).await {
+            Ok(t) => t,
+            Err(_) => continue,
+        };
+        let connector =
+            tokio_rustls::TlsConnector::from(ferrohub::client::tls_config(&s.ca()).unwrap());
+        let Ok(mut tls) = connector
+            .connect(rustls_pki_types::ServerName::try_from(HOST).unwrap(), tcp)
+            .await
+        else {
+            // Closed before the handshake: the address is throttled.
+            throttled = true;
+            break;
+        };
+        let mut bytes = bytes::BytesMut::new();
+        ferrohub_mqtt::encode(
+            &connect_packet(
+                "dev1",
+                Some(device_token(
+                    "dev1",
+                    "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZw==",
+                    60,
+                )),
+            ),
+            &mut bytes,
+        )
+        .unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = tls.write_all(&bytes).await;
+        let mut buf = [0u8; 16];
+        let _ = tls.read(&mut buf).await;
+    }
+    assert!(
+        throttled,
+        "after 20 failures the address is refused before TLS"
+    );
+    // A device on another address (127.0.0.2 is loopback too) is unaffected.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let tcp = socket.connect(s.mqtt_addr).await.unwrap();
+    let mut canary = crate::support::RawClient {
+        tls: tokio_rustls::TlsConnector::from(ferrohub::client::tls_config(&s.ca()).unwrap())
+            .connect(rustls_pki_types::ServerName::try_from(HOST).unwrap(), tcp)
+            .await
+            .unwrap(),
+        buf: bytes::BytesMut::new(),
+    };
+    canary.connect_as("dev1", &key).await;
+    s.stop().await;
+}

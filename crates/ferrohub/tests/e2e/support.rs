@@ -245,7 +245,7 @@ pub fn connect_packet(client_id: &str, token: Option<String>) -> Packet {
 /// A byte-level client: send anything, read packets, observe the close.
 pub struct RawClient {
     pub tls: TlsStream<TcpStream>,
-    buf: BytesMut,
+    pub buf: BytesMut,
 }
 
 /// What the server did next.
