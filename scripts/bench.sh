@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Measures ferrohub and Mosquitto side by side on this machine with ferrohub-bench:
-# QoS 1 telemetry over TLS (in flight 1 and 16) and many idle TLS connections.
+# QoS 1 telemetry over TLS (in flight 1 and 16) and many idle TLS connections; then
+# ferrohub's device features, which Mosquitto has no equivalent of: twin requests over
+# MQTT, direct methods (REST -> device -> REST) and cloud-to-device messages.
 #
 # Usage: scripts/bench.sh
 # Knobs (environment): DEVICES MESSAGES SIZE IDLE_DEVICES HOLD BENCH_RESULTS CARGO_TARGET_DIR,
-# SKIP_BUILD=1 to measure the release binaries already in $CARGO_TARGET_DIR/release.
+# TWIN_DEVICES TWIN_OPS TWIN_INFLIGHT, METHOD_DEVICES METHOD_RATE METHOD_DURATION,
+# C2D_DEVICES C2D_MESSAGES C2D_OUTSTANDING,
+# SKIP_BUILD=1 to measure the release binaries already in $CARGO_TARGET_DIR/release,
+# FEATURES_ONLY=1 to run only ferrohub's twin, method and C2D scenarios.
 # Needs: cargo, curl, jq, mosquitto (apt-get install -y mosquitto), a Linux /proc.
 # Raw results are JSON lines in $BENCH_RESULTS; a markdown table is printed at the end.
 set -euo pipefail
@@ -17,6 +22,16 @@ MESSAGES=${MESSAGES:-1000}
 SIZE=${SIZE:-256}
 IDLE_DEVICES=${IDLE_DEVICES:-10000}
 HOLD=${HOLD:-20}
+TWIN_DEVICES=${TWIN_DEVICES:-100}
+TWIN_OPS=${TWIN_OPS:-1000}
+TWIN_INFLIGHT=${TWIN_INFLIGHT:-8}
+METHOD_DEVICES=${METHOD_DEVICES:-100}
+METHOD_RATE=${METHOD_RATE:-1000}
+METHOD_DURATION=${METHOD_DURATION:-10}
+C2D_DEVICES=${C2D_DEVICES:-100}
+C2D_MESSAGES=${C2D_MESSAGES:-200}
+C2D_OUTSTANDING=${C2D_OUTSTANDING:-10}
+FEATURES_ONLY=${FEATURES_ONLY:-0}
 FERROHUB_MQTT_PORT=18883
 FERROHUB_HTTPS_PORT=18443
 MOSQUITTO_PORT=18884
@@ -39,7 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in curl jq mosquitto; do
+tools=(curl jq)
+[[ $FEATURES_ONLY == 1 ]] || tools+=(mosquitto)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "bench.sh: $tool is required" >&2; exit 1; }
 done
 
@@ -94,10 +111,56 @@ CS=$("$BIN/ferrohub" --data-dir "$DATA" hub connection-string)
 hub=(--hub-connection-string "$CS" --api-address "127.0.0.1:$FERROHUB_HTTPS_PORT"
     --mqtt-address "127.0.0.1:$FERROHUB_MQTT_PORT" --ca "$DATA/ca.pem")
 
-run_bench "ferrohub telemetry, 1 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 1
-run_bench "ferrohub telemetry, 16 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 16
-run_bench "ferrohub idle" idle "${hub[@]}" "${idle_args[@]}"
+if [[ $FEATURES_ONLY != 1 ]]; then
+    run_bench "ferrohub telemetry, 1 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 1
+    run_bench "ferrohub telemetry, 16 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 16
+fi
+run_bench "ferrohub twin" twin "${hub[@]}" --devices "$TWIN_DEVICES" --ops "$TWIN_OPS" \
+    --inflight "$TWIN_INFLIGHT"
+run_bench "ferrohub method" method "${hub[@]}" --devices "$METHOD_DEVICES" \
+    --rate "$METHOD_RATE" --duration "$METHOD_DURATION"
+run_bench "ferrohub c2d" c2d "${hub[@]}" --devices "$C2D_DEVICES" --messages "$C2D_MESSAGES" \
+    --outstanding "$C2D_OUTSTANDING"
+if [[ $FEATURES_ONLY != 1 ]]; then
+    run_bench "ferrohub idle" idle "${hub[@]}" "${idle_args[@]}"
+fi
 stop_server
+
+# ferrohub's device-feature table, printed at the end (the only table with FEATURES_ONLY=1).
+features_table() {
+    echo
+    echo "ferrohub device features (twin: $TWIN_DEVICES devices x $TWIN_OPS requests, $TWIN_INFLIGHT in flight;" \
+        "method: $METHOD_DEVICES devices, $METHOD_RATE calls/s for $METHOD_DURATION s;" \
+        "c2d: $C2D_DEVICES devices x $C2D_MESSAGES messages, $C2D_OUTSTANDING outstanding)"
+    echo
+    echo "| scenario | completed | ops/s | target/s | latency | p50 ms | p99 ms | max ms | server CPU µs/op | wall s | server CPU s | bench CPU s | failed | errors |"
+    echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    jq -r 'select(.operations != null) | . as $r | .operations as $o | [.scenario, $o.completed,
+        ($o.per_second | floor), ($o.target_per_second // "-"), $o.latency_name,
+        (($o.latency_us.p50 // 0) / 10 | round / 100), (($o.latency_us.p99 // 0) / 10 | round / 100),
+        (($o.latency_us.max // 0) / 10 | round / 100),
+        (($r.server.cpu_us_per_message // 0) * 10 | round / 10),
+        ($o.seconds * 100 | round / 100),
+        (($r.server.publish_cpu_seconds // 0) * 100 | round / 100),
+        (($r.bench_cpu_seconds // 0) * 100 | round / 100),
+        $o.failed, $r.errors.total] | "| " + (map(tostring) | join(" | ")) + " |"' "$RESULTS"
+    echo
+    echo "| scenario | part | p50 ms | p99 ms | max ms | samples |"
+    echo "|---|---|---:|---:|---:|---:|"
+    jq -r 'select(.operations != null) | .scenario as $s | .operations.breakdown_us
+        | to_entries[] | [$s, .key, (.value.p50 / 10 | round / 100), (.value.p99 / 10 | round / 100),
+        (.value.max / 10 | round / 100), .value.count] | "| " + (map(tostring) | join(" | ")) + " |"' "$RESULTS"
+}
+
+if [[ $FEATURES_ONLY == 1 ]]; then
+    echo
+    echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+    echo "Date: $(date -u +%Y-%m-%d)"
+    features_table
+    echo
+    echo "Raw results: $RESULTS"
+    exit "$FAILED"
+fi
 
 # --- Mosquitto --------------------------------------------------------------------------
 # The same certificate as ferrohub's (SANs localhost, 127.0.0.1), so the client is
@@ -165,6 +228,7 @@ jq -r "select(.scenario == \"idle\") | [($TARGET_NAMES), .connected,
     ((.server.rss_connected_kib // 0) / 1024 | floor),
     ((.server.rss_per_connection_bytes // 0) / 1024 * 100 | round / 100),
     .errors.total] | \"| \" + (map(tostring) | join(\" | \")) + \" |\"" "$RESULTS"
+features_table
 echo
 echo "Raw results: $RESULTS"
 exit "$FAILED"

@@ -25,6 +25,15 @@ pub enum Scenario {
     Telemetry(TelemetryArgs),
     /// Open N connections and hold them idle, measuring the server's memory per connection.
     Idle(IdleArgs),
+    /// N devices each make M twin requests over MQTT, alternating GET and PATCH reported,
+    /// W in flight per connection (ferrohub only).
+    Twin(TwinArgs),
+    /// Direct methods: the service calls N devices at R calls/s over REST, the devices
+    /// answer at once; measures the round trip (ferrohub only).
+    Method(MethodArgs),
+    /// Cloud-to-device: the service queues M messages per device over REST, N devices
+    /// receive and complete them; measures send-to-PUBACK (ferrohub only).
+    C2d(C2dArgs),
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +63,61 @@ pub struct IdleArgs {
     #[arg(long, default_value_t = 20)]
     pub hold: u64,
 }
+
+#[derive(Debug, Args)]
+pub struct TwinArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Twin requests per device (GET and PATCH reported, alternating).
+    #[arg(long, default_value_t = 100)]
+    pub ops: u32,
+    /// Requests each connection keeps unanswered.
+    #[arg(long, default_value_t = 1)]
+    pub inflight: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct MethodArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Calls per second the service sends, spread over the devices in turn.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Seconds to keep calling (ignored with --calls).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Exact number of calls to make instead of rate x duration.
+    #[arg(long)]
+    pub calls: Option<u64>,
+    /// Keep-alive HTTPS connections the service side uses.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct C2dArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Messages per device.
+    #[arg(long, default_value_t = 100)]
+    pub messages: u32,
+    /// Messages per device sent but not yet completed by the device (IoT Hub's queue holds
+    /// at most 50).
+    #[arg(long, default_value_t = 10)]
+    pub outstanding: u32,
+    /// Keep-alive HTTPS connections the service side uses.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+}
+
+/// ferrohub's cloud-to-device queue depth limit (the 51st pending message is refused).
+pub const MAX_C2D_QUEUE: u32 = 50;
 
 /// Which server, and how to reach it.
 #[derive(Debug, Args)]
@@ -123,6 +187,9 @@ impl Cli {
         match &self.scenario {
             Scenario::Telemetry(a) => &a.common,
             Scenario::Idle(a) => &a.common,
+            Scenario::Twin(a) => &a.common,
+            Scenario::Method(a) => &a.common,
+            Scenario::C2d(a) => &a.common,
         }
     }
 
@@ -130,6 +197,9 @@ impl Cli {
         match &self.scenario {
             Scenario::Telemetry(a) => &a.target,
             Scenario::Idle(a) => &a.target,
+            Scenario::Twin(a) => &a.target,
+            Scenario::Method(a) => &a.target,
+            Scenario::C2d(a) => &a.target,
         }
     }
 
@@ -137,17 +207,49 @@ impl Cli {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.target().validate()?;
         self.common().validate()?;
-        if let Scenario::Telemetry(a) = &self.scenario {
-            if a.messages == 0 {
-                bail!("--messages must be at least 1");
+        match &self.scenario {
+            Scenario::Telemetry(a) => {
+                if a.messages == 0 {
+                    bail!("--messages must be at least 1");
+                }
+                if a.size > MAX_MESSAGE_SIZE {
+                    bail!("--size must be at most {MAX_MESSAGE_SIZE} (IoT Hub's message limit)");
+                }
+                // Packet ids are 16-bit and 0 is not allowed: clap already refuses above 65535.
+                if a.inflight == 0 {
+                    bail!("--inflight must be 1 to 65535");
+                }
             }
-            if a.size > MAX_MESSAGE_SIZE {
-                bail!("--size must be at most {MAX_MESSAGE_SIZE} (IoT Hub's message limit)");
+            Scenario::Idle(_) => {}
+            Scenario::Twin(a) => {
+                if a.ops == 0 || a.inflight == 0 {
+                    bail!("--ops and --inflight must be at least 1");
+                }
             }
-            // Packet ids are 16-bit and 0 is not allowed: clap already refuses above 65535.
-            if a.inflight == 0 {
-                bail!("--inflight must be 1 to 65535");
+            Scenario::Method(a) => {
+                if !(a.rate.is_finite() && a.rate > 0.0) {
+                    bail!("--rate must be a positive number of calls per second");
+                }
+                if a.calls == Some(0) || (a.calls.is_none() && a.duration == 0) {
+                    bail!("--calls and --duration must be at least 1");
+                }
+                if a.connections == 0 {
+                    bail!("--connections must be at least 1");
+                }
             }
+            Scenario::C2d(a) => {
+                if a.messages == 0 || a.connections == 0 {
+                    bail!("--messages and --connections must be at least 1");
+                }
+                if a.outstanding == 0 || a.outstanding > MAX_C2D_QUEUE {
+                    bail!("--outstanding must be 1 to {MAX_C2D_QUEUE} (the hub's queue limit)");
+                }
+            }
+        }
+        if self.target().broker
+            && !matches!(self.scenario, Scenario::Telemetry(_) | Scenario::Idle(_))
+        {
+            bail!("twin, method and c2d are IoT Hub features: they need ferrohub, not --broker");
         }
         Ok(())
     }
@@ -255,5 +357,26 @@ mod tests {
         assert!(parse(&["idle", "--broker", "--ca", "c", "--password", "p"]).is_err());
         assert!(parse(&["idle", "--broker", "--ca", "c", "--username", "u"]).is_ok());
         assert!(telemetry(&["--username", "u"]).is_err());
+        assert!(parse(&["twin", "--broker", "--ca", "c"]).is_err());
+    }
+
+    fn with_hub(scenario: &str, extra: &[&str]) -> anyhow::Result<Cli> {
+        let mut args = vec![scenario];
+        args.extend(HUB);
+        args.extend(extra);
+        parse(&args)
+    }
+
+    #[test]
+    fn device_feature_shapes_are_checked() {
+        assert!(with_hub("twin", &["--ops", "1000", "--inflight", "8"]).is_ok());
+        assert!(with_hub("twin", &["--inflight", "0"]).is_err());
+        assert!(with_hub("method", &["--rate", "1000", "--duration", "10"]).is_ok());
+        assert!(with_hub("method", &["--rate", "0"]).is_err());
+        assert!(with_hub("method", &["--calls", "0"]).is_err());
+        assert!(with_hub("method", &["--connections", "0"]).is_err());
+        assert!(with_hub("c2d", &["--outstanding", "50"]).is_ok());
+        assert!(with_hub("c2d", &["--outstanding", "51"]).is_err());
+        assert!(with_hub("c2d", &["--messages", "0"]).is_err());
     }
 }

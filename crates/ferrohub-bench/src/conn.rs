@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ferrohub_mqtt::{Connect, ConnectReturnCode, Limits, Packet};
+use ferrohub_mqtt::{Connect, ConnectReturnCode, Limits, Packet, QoS, SubAckCode, Subscribe};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -136,6 +136,40 @@ impl MqttConn {
     pub fn try_next(&mut self) -> Result<Option<Packet>, String> {
         ferrohub_mqtt::decode(&mut self.input, &self.limits)
             .map_err(|e| format!("undecodable packet from the server: {e}"))
+    }
+
+    /// Subscribes to one filter and waits for a SUBACK granting it. Called before the
+    /// measured phase, so anything else arriving meanwhile is not expected and is dropped.
+    pub async fn subscribe(
+        &mut self,
+        filter: &str,
+        qos: QoS,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        let packet = Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            filters: vec![(filter.to_owned(), qos)],
+        });
+        self.queue(&packet)
+            .map_err(|e| Failure::Dropped(format!("cannot encode SUBSCRIBE: {e}")))?;
+        self.flush()
+            .await
+            .map_err(|e| Failure::Dropped(format!("sending SUBSCRIBE {filter}: {e}")))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let packet = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .map_err(|_| {
+                    Failure::Timeout(format!("no SUBACK for {filter} within {timeout:?}"))
+                })?
+                .map_err(Failure::Dropped)?;
+            if let Packet::SubAck(ack) = packet {
+                return match ack.codes.first() {
+                    Some(SubAckCode::Granted(_)) => Ok(()),
+                    other => Err(Failure::Refused(format!("SUBSCRIBE {filter}: {other:?}"))),
+                };
+            }
+        }
     }
 
     /// Says goodbye politely; errors are ignored because the work is already done.

@@ -3,7 +3,9 @@
 //!
 //! The body starts as soon as its own CONNACK arrives (an idle connection must start
 //! pinging at once), so the scenario learns when the whole fleet is connected from
-//! [`Fleet::connected`], and holds bodies back with a [`Gate`] until then.
+//! [`Fleet::connected`], and holds bodies back with a [`Gate`] until then. Bodies that have
+//! setup of their own (subscribing) report it done with a [`Checkin`], so the measured
+//! phase starts only once every device can answer.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::cli::CommonArgs;
 use crate::conn::{Failure, MqttConn};
 use crate::target::{Endpoint, Identity};
 
@@ -25,6 +28,17 @@ pub struct FleetOptions {
     pub connect_rate: u32,
     pub keep_alive: u16,
     pub timeout: Duration,
+}
+
+impl FleetOptions {
+    pub fn from_common(c: &CommonArgs) -> FleetOptions {
+        FleetOptions {
+            handshakes: c.handshakes,
+            connect_rate: c.connect_rate,
+            keep_alive: c.keep_alive,
+            timeout: Duration::from_secs(c.timeout),
+        }
+    }
 }
 
 /// The connect phase's outcome.
@@ -58,6 +72,78 @@ impl Gate {
     pub async fn opened(&mut self) {
         // An error means the opener was dropped: nobody will open it, so stop waiting.
         let _ = self.0.wait_for(|open| *open).await;
+    }
+}
+
+/// Collects every connected body's [`Checkin`].
+pub struct Checkins {
+    sender: mpsc::UnboundedSender<Option<usize>>,
+    receiver: mpsc::UnboundedReceiver<Option<usize>>,
+}
+
+/// One body's promise to say when its setup is done. Dropping it unused (the body failed
+/// first) reports the device as not ready, so nobody waits for it forever.
+pub struct Checkin {
+    index: usize,
+    sender: Option<mpsc::UnboundedSender<Option<usize>>>,
+}
+
+impl Default for Checkins {
+    fn default() -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        Checkins { sender, receiver }
+    }
+}
+
+/// Hands out check-ins; cloned into every body.
+#[derive(Clone)]
+pub struct CheckinHandle(mpsc::UnboundedSender<Option<usize>>);
+
+impl CheckinHandle {
+    /// The check-in for device `index`.
+    pub fn checkin(&self, index: usize) -> Checkin {
+        Checkin {
+            index,
+            sender: Some(self.0.clone()),
+        }
+    }
+}
+
+impl Checkins {
+    pub fn handle(&self) -> CheckinHandle {
+        CheckinHandle(self.sender.clone())
+    }
+
+    /// Waits for `connected` check-ins (one per connected body) and returns the indices of
+    /// the devices that are ready, ascending.
+    pub async fn wait(&mut self, connected: usize) -> Vec<usize> {
+        let mut ready = Vec::with_capacity(connected);
+        for _ in 0..connected {
+            match self.receiver.recv().await {
+                Some(Some(index)) => ready.push(index),
+                Some(None) => {}
+                // Cannot happen while `self.sender` lives; stop rather than hang.
+                None => break,
+            }
+        }
+        ready.sort_unstable();
+        ready
+    }
+}
+
+impl Checkin {
+    pub fn ready(mut self) {
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.send(Some(self.index));
+        }
+    }
+}
+
+impl Drop for Checkin {
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.send(None);
+        }
     }
 }
 
@@ -168,4 +254,20 @@ pub fn slot(started: Instant, index: usize, rate: u32) -> Instant {
         return started;
     }
     started + Duration::from_secs_f64(index as f64 / f64::from(rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_that_fails_before_checking_in_is_not_waited_for() {
+        let mut checkins = Checkins::default();
+        let handle = checkins.handle();
+        let (a, b, c) = (handle.checkin(2), handle.checkin(0), handle.checkin(1));
+        c.ready();
+        drop(b);
+        a.ready();
+        assert_eq!(checkins.wait(3).await, vec![1, 2]);
+    }
 }

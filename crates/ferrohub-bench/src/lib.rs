@@ -9,22 +9,31 @@
 //! - [`target`]: where to connect and who the simulated devices are.
 //! - [`conn`]: one MQTT connection over TLS.
 //! - [`fleet`]: many connections, with bounded concurrent handshakes and a rate cap.
-//! - [`telemetry`] and [`idle`]: the two scenarios.
+//! - [`telemetry`] and [`idle`]: MQTT scenarios for ferrohub or a broker.
+//! - [`twin`], [`method`] and [`c2d`]: ferrohub's device features; [`service`] is their
+//!   keep-alive REST client, [`pacing`] spaces method calls, [`ops`] adds up operations.
 //! - [`procfs`] and [`sampler`]: the server's CPU time and RSS from `/proc`.
 //! - [`stats`] and [`report`]: percentiles and the printed results.
 
 #![forbid(unsafe_code)]
 
+pub mod c2d;
 pub mod cli;
 pub mod conn;
+pub mod feature;
 pub mod fleet;
 pub mod idle;
+pub mod method;
+pub mod ops;
+pub mod pacing;
 pub mod procfs;
 pub mod report;
 pub mod sampler;
+pub mod service;
 pub mod stats;
 pub mod target;
 pub mod telemetry;
+pub mod twin;
 
 use cli::{Cli, Scenario};
 use report::Report;
@@ -34,5 +43,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
     match cli.scenario {
         Scenario::Telemetry(args) => telemetry::run(args).await,
         Scenario::Idle(args) => idle::run(args).await,
+        Scenario::Twin(args) => twin::run(args).await,
+        Scenario::Method(args) => method::run(args).await,
+        Scenario::C2d(args) => c2d::run(args).await,
     }
 }

@@ -1,5 +1,5 @@
 //! `ferrohub-bench`: parse the command line, run the scenario, print the report, and exit
-//! non-zero when any connection failed, so scripts notice a bad run.
+//! non-zero when any connection or operation failed, so scripts notice a bad run.
 
 #![forbid(unsafe_code)]
 
@@ -33,7 +33,10 @@ fn main() -> std::process::ExitCode {
                 print!("{}", report.human());
             }
             if report.errors.total() > 0 {
-                eprintln!("error: {} connection(s) failed", report.errors.total());
+                eprintln!(
+                    "error: {} connection(s) or operation(s) failed",
+                    report.errors.total()
+                );
                 std::process::ExitCode::FAILURE
             } else {
                 std::process::ExitCode::SUCCESS

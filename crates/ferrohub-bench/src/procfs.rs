@@ -50,6 +50,13 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// This load generator itself.
+    pub fn me() -> Probe {
+        Probe {
+            pid: std::process::id(),
+        }
+    }
+
     /// CPU seconds used so far (user + system), `None` if the process is gone.
     pub fn cpu_seconds(&self) -> Option<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
@@ -61,6 +68,35 @@ impl Probe {
     pub fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
         parse_vm_rss_kib(&status)
+    }
+}
+
+/// CPU seconds the server and this load generator use over one phase of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSpan {
+    server: Option<Probe>,
+    server_before: Option<f64>,
+    bench_before: Option<f64>,
+}
+
+impl CpuSpan {
+    /// Starts the phase; `server` is `None` without `--server-pid`.
+    pub fn start(server: Option<Probe>) -> CpuSpan {
+        CpuSpan {
+            server,
+            server_before: server.and_then(|p| p.cpu_seconds()),
+            bench_before: Probe::me().cpu_seconds(),
+        }
+    }
+
+    /// Ends the phase: (server CPU seconds, this process's CPU seconds).
+    pub fn stop(self) -> (Option<f64>, Option<f64>) {
+        let server = self.server.and_then(|p| p.cpu_seconds());
+        let bench = Probe::me().cpu_seconds();
+        (
+            self.server_before.zip(server).map(|(b, a)| a - b),
+            self.bench_before.zip(bench).map(|(b, a)| a - b),
+        )
     }
 }
 

@@ -1,7 +1,11 @@
-//! Latency percentiles.
+//! Latency percentiles, and the time window a phase spans across connections.
 //!
 //! All samples are kept (4 bytes each, so 10^6 messages cost 4 MB) and sorted: exact, and
 //! simpler than a histogram at the sizes this tool runs.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// p50, p99 and the maximum of a set of latencies, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +40,53 @@ impl Latencies {
     }
 }
 
+/// A duration in whole microseconds, saturating (a sample never wraps around).
+pub fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// The earlier of two optional instants (a phase's start over all connections).
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The later of two optional instants (a phase's end over all connections).
+pub fn latest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Seconds from `first` to `last`, 0 when either is missing.
+pub fn span_seconds(first: Option<Instant>, last: Option<Instant>) -> f64 {
+    match (first, last) {
+        (Some(f), Some(l)) => l.saturating_duration_since(f).as_secs_f64(),
+        _ => 0.0,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_spans_all_connections() {
+        let t = Instant::now();
+        let later = t + Duration::from_secs(1);
+        assert_eq!(earliest(Some(later), Some(t)), Some(t));
+        assert_eq!(earliest(None, Some(t)), Some(t));
+        assert_eq!(latest(Some(later), Some(t)), Some(later));
+        assert_eq!(latest(None, None), None);
+        assert_eq!(span_seconds(Some(t), Some(later)), 1.0);
+        assert_eq!(span_seconds(Some(t), None), 0.0);
+        assert_eq!(micros(Duration::from_secs(1)), 1_000_000);
+        assert_eq!(micros(Duration::from_secs(1 << 40)), u32::MAX);
+    }
 
     #[test]
     fn nearest_rank_on_a_hundred_values() {

@@ -19,7 +19,7 @@ use crate::idle::{cleanup, keep_alive_until, ping_period};
 use crate::procfs::Probe;
 use crate::report::{Report, ServerUsage, rate};
 use crate::sampler::RssSampler;
-use crate::stats::Latencies;
+use crate::stats::{Latencies, earliest, latest};
 use crate::target::Target;
 
 /// One connection's publish phase.
@@ -133,20 +133,6 @@ pub async fn run(args: TelemetryArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn latest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Publishes `load.messages` messages, keeping up to `load.window` un-acknowledged.
 pub async fn publish(
     conn: &mut MqttConn,
@@ -247,15 +233,5 @@ mod tests {
         assert_eq!(ids.next_free(|_| false), 65535);
         assert_eq!(ids.next_free(|_| false), 1);
         assert_eq!(ids.next_free(|id| id == 2 || id == 3), 4);
-    }
-
-    #[test]
-    fn the_publish_window_spans_all_connections() {
-        let t = Instant::now();
-        let later = t + Duration::from_secs(1);
-        assert_eq!(earliest(Some(later), Some(t)), Some(t));
-        assert_eq!(earliest(None, Some(t)), Some(t));
-        assert_eq!(latest(Some(later), Some(t)), Some(later));
-        assert_eq!(latest(None, None), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The bench against a real ferrohub started in-process on port 0: a few devices and
 //! messages, enough to prove the whole path (REST provisioning, TLS, SAS sign-in, QoS 1
-//! publishing, idle holding, cleanup) works, and fast enough for every test run.
+//! publishing, idle holding, twin requests, method calls, C2D, cleanup) works, and fast
+//! enough for every test run.
 
 #![allow(clippy::unwrap_used)]
 
@@ -129,6 +130,67 @@ async fn telemetry_and_idle_runs_succeed_and_clean_up() {
     assert!(report.server.unwrap().rss_per_connection_bytes.is_some());
 
     // Both runs deleted the devices they created.
+    assert_eq!(device_count(&server).await, 0);
+    trigger.fire();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twin_method_and_c2d_runs_succeed_and_clean_up() {
+    let (server, trigger) = start_server().await;
+
+    let twin = cli(
+        &server,
+        &["twin", "--devices", "2", "--ops", "10", "--inflight", "3"],
+    );
+    let report = ferrohub_bench::run(twin).await.unwrap();
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    let ops = report.operations.clone().unwrap();
+    assert_eq!((ops.completed, ops.failed), (20, 0));
+    // GETs and PATCHes alternate: 10 of each.
+    let kinds: Vec<_> = ops.breakdown.iter().map(|(n, l)| (*n, l.count)).collect();
+    assert_eq!(kinds, vec![("GET", 10), ("PATCH", 10)]);
+    assert!(report.server.unwrap().cpu_us_per_message.is_some());
+
+    let method = cli(
+        &server,
+        &[
+            "method",
+            "--devices",
+            "2",
+            "--rate",
+            "200",
+            "--calls",
+            "20",
+            "--connections",
+            "2",
+        ],
+    );
+    let report = ferrohub_bench::run(method).await.unwrap();
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    let ops = report.operations.clone().unwrap();
+    assert_eq!((ops.completed, ops.target_per_second), (20, Some(200.0)));
+    assert_eq!(report.to_json()["operations"]["completed"], 20);
+
+    let c2d = cli(
+        &server,
+        &[
+            "c2d",
+            "--devices",
+            "2",
+            "--messages",
+            "15",
+            "--outstanding",
+            "4",
+            "--connections",
+            "2",
+        ],
+    );
+    let report = ferrohub_bench::run(c2d).await.unwrap();
+    assert_eq!(report.errors.total(), 0, "{:?}", report.errors);
+    let ops = report.operations.unwrap();
+    assert_eq!(ops.completed, 30);
+    assert_eq!(ops.breakdown[0].1.count, 30);
+
     assert_eq!(device_count(&server).await, 0);
     trigger.fire();
 }
