@@ -35,11 +35,9 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>)>
 
 fn count(conn: &Connection, hub: &HubName, device: &DeviceId) -> Result<u64, StoreError> {
     let n: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM c2d WHERE hub = ?1 AND device_id = ?2",
-            params![hub.as_str(), device.as_str()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT COUNT(*) FROM c2d WHERE hub = ?1 AND device_id = ?2")
+        .map_err(db_err)?
+        .query_row(params![hub.as_str(), device.as_str()], |row| row.get(0))
         .map_err(db_err)?;
     count_value(n)
 }
@@ -57,8 +55,11 @@ fn enqueue(
     })?;
     let tx = conn.savepoint().map_err(db_err)?;
     let device_exists = tx
-        .query_row(
+        .prepare_cached(
             "SELECT 1 FROM identities WHERE hub = ?1 AND device_id = ?2 AND module_id = ''",
+        )
+        .map_err(db_err)?
+        .query_row(
             params![message.hub.as_str(), message.device.as_str()],
             |_| Ok(()),
         )
@@ -74,18 +75,19 @@ fn enqueue(
     }
     // A lock token already queued for this device violates a UNIQUE key: `db_err` maps it to
     // Conflict.
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO c2d (hub, device_id, lock_token, delivery_count, record, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            message.hub.as_str(),
-            message.device.as_str(),
-            message.lock_token,
-            i64::from(message.delivery_count),
-            record,
-            body,
-        ],
     )
+    .map_err(db_err)?
+    .execute(params![
+        message.hub.as_str(),
+        message.device.as_str(),
+        message.lock_token,
+        i64::from(message.delivery_count),
+        record,
+        body,
+    ])
     .map_err(db_err)?;
     tx.commit().map_err(db_err)
 }
@@ -99,23 +101,22 @@ fn remove(
     let tx = conn.savepoint().map_err(db_err)?;
     let key = params![hub.as_str(), device.as_str(), lock_token];
     let row = tx
-        .query_row(
+        .prepare_cached(
             "SELECT delivery_count, record, body FROM c2d \
              WHERE hub = ?1 AND device_id = ?2 AND lock_token = ?3",
-            key,
-            read_row,
         )
+        .map_err(db_err)?
+        .query_row(key, read_row)
         .optional()
         .map_err(db_err)?;
     let Some((delivery_count, record, body)) = row else {
         return Ok(None);
     };
     let message = decode(delivery_count, &record, body)?;
-    tx.execute(
-        "DELETE FROM c2d WHERE hub = ?1 AND device_id = ?2 AND lock_token = ?3",
-        key,
-    )
-    .map_err(db_err)?;
+    tx.prepare_cached("DELETE FROM c2d WHERE hub = ?1 AND device_id = ?2 AND lock_token = ?3")
+        .map_err(db_err)?
+        .execute(key)
+        .map_err(db_err)?;
     tx.commit().map_err(db_err)?;
     Ok(Some(message))
 }
@@ -161,16 +162,17 @@ impl C2dQueues for SqliteStore {
     ) -> StoreFuture<()> {
         self.write(move |conn| {
             let updated = conn
-                .execute(
+                .prepare_cached(
                     "UPDATE c2d SET delivery_count = ?4 \
                      WHERE hub = ?1 AND device_id = ?2 AND lock_token = ?3",
-                    params![
-                        hub.as_str(),
-                        device.as_str(),
-                        lock_token,
-                        i64::from(delivery_count)
-                    ],
                 )
+                .map_err(db_err)?
+                .execute(params![
+                    hub.as_str(),
+                    device.as_str(),
+                    lock_token,
+                    i64::from(delivery_count)
+                ])
                 .map_err(db_err)?;
             if updated == 0 {
                 return Err(StoreError::NotFound);
@@ -191,10 +193,9 @@ impl C2dQueues for SqliteStore {
     fn purge_c2d(&self, hub: HubName, device: DeviceId) -> StoreFuture<u64> {
         self.write(move |conn| {
             let removed = conn
-                .execute(
-                    "DELETE FROM c2d WHERE hub = ?1 AND device_id = ?2",
-                    params![hub.as_str(), device.as_str()],
-                )
+                .prepare_cached("DELETE FROM c2d WHERE hub = ?1 AND device_id = ?2")
+                .map_err(db_err)?
+                .execute(params![hub.as_str(), device.as_str()])
                 .map_err(db_err)?;
             Ok(u64::try_from(removed).unwrap_or(u64::MAX))
         })

@@ -41,6 +41,8 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    // Every hot statement is prepared once per connection and reused.
+    conn.set_prepared_statement_cache_capacity(64);
     // FULL fsyncs the WAL on every commit: when a call resolves Ok the change survives a crash
     // or power loss. A device told "created" or a session told "subscribed" must stay so;
     // NORMAL could lose the last commits on power loss, which is not an acceptable trade here.

@@ -38,8 +38,11 @@ fn stored(
     hub: &HubName,
     identity: &Identity,
 ) -> Result<Option<(String, String)>, StoreError> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT etag, record FROM identities WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
+    )
+    .map_err(db_err)?
+    .query_row(
         params![
             hub.as_str(),
             identity.device_id.as_str(),
@@ -77,8 +80,7 @@ fn create(conn: &mut Connection, record: &DeviceRecord) -> Result<(), StoreError
         return Err(StoreError::NotFound);
     }
     // A duplicate key surfaces as a primary-key violation, which `db_err` maps to Conflict.
-    tx.execute(
-        "INSERT INTO identities (hub, device_id, module_id, etag, status, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    tx.prepare_cached("INSERT INTO identities (hub, device_id, module_id, etag, status, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)").map_err(db_err)?.execute(
         params![
             record.hub.as_str(),
             record.device_id.as_str(),
@@ -103,8 +105,7 @@ fn update(
     if !precondition.allows(&etag) {
         return Err(StoreError::PreconditionFailed);
     }
-    tx.execute(
-        "UPDATE identities SET etag = ?4, status = ?5, record = ?6 WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
+    tx.prepare_cached("UPDATE identities SET etag = ?4, status = ?5, record = ?6 WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3").map_err(db_err)?.execute(
         params![
             record.hub.as_str(),
             record.device_id.as_str(),
@@ -136,38 +137,41 @@ fn delete(
             identity.device_id.as_str(),
             module_key(identity)
         ];
-        tx.execute(
+        tx.prepare_cached(
             "DELETE FROM identities WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
-            key,
         )
+        .map_err(db_err)?
+        .execute(key)
         .map_err(db_err)?;
-        tx.execute(
+        tx.prepare_cached(
             "DELETE FROM sessions WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
-            key,
         )
+        .map_err(db_err)?
+        .execute(key)
         .map_err(db_err)?;
-        tx.execute(
-            "DELETE FROM twins WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
-            key,
-        )
-        .map_err(db_err)?;
+        tx.prepare_cached("DELETE FROM twins WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3")
+            .map_err(db_err)?
+            .execute(key)
+            .map_err(db_err)?;
     } else {
         // A device takes its modules, every session and twin of itself and its modules, and
         // its cloud-to-device queue with it.
         let key = params![hub.as_str(), identity.device_id.as_str()];
-        tx.execute(
-            "DELETE FROM identities WHERE hub = ?1 AND device_id = ?2",
-            key,
-        )
-        .map_err(db_err)?;
-        tx.execute(
-            "DELETE FROM sessions WHERE hub = ?1 AND device_id = ?2",
-            key,
-        )
-        .map_err(db_err)?;
-        tx.execute("DELETE FROM twins WHERE hub = ?1 AND device_id = ?2", key)
+        tx.prepare_cached("DELETE FROM identities WHERE hub = ?1 AND device_id = ?2")
+            .map_err(db_err)?
+            .execute(key)
             .map_err(db_err)?;
-        tx.execute("DELETE FROM c2d WHERE hub = ?1 AND device_id = ?2", key)
+        tx.prepare_cached("DELETE FROM sessions WHERE hub = ?1 AND device_id = ?2")
+            .map_err(db_err)?
+            .execute(key)
+            .map_err(db_err)?;
+        tx.prepare_cached("DELETE FROM twins WHERE hub = ?1 AND device_id = ?2")
+            .map_err(db_err)?
+            .execute(key)
+            .map_err(db_err)?;
+        tx.prepare_cached("DELETE FROM c2d WHERE hub = ?1 AND device_id = ?2")
+            .map_err(db_err)?
+            .execute(key)
             .map_err(db_err)?;
     }
     tx.commit().map_err(db_err)?;
@@ -199,9 +203,8 @@ fn list_devices(
 
 fn count(conn: &Connection, hub: &HubName) -> Result<DeviceCounts, StoreError> {
     let (total, enabled, disabled): (i64, i64, i64) = conn
-        .query_row(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'enabled'), 0), COALESCE(SUM(status = 'disabled'), 0) \
-             FROM identities WHERE hub = ?1 AND module_id = ''",
+        .prepare_cached("SELECT COUNT(*), COALESCE(SUM(status = 'enabled'), 0), COALESCE(SUM(status = 'disabled'), 0) \
+             FROM identities WHERE hub = ?1 AND module_id = ''").map_err(db_err)?.query_row(
             params![hub.as_str()],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )

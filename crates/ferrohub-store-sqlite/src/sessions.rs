@@ -13,18 +13,19 @@ impl Sessions for SqliteStore {
             let subscriptions = serde_json::to_string(&session.subscriptions).map_err(|e| {
                 StoreError::Unavailable(format!("cannot encode subscriptions: {e}"))
             })?;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO sessions (hub, device_id, module_id, subscriptions, updated_time) \
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hub, device_id, module_id) DO UPDATE SET \
                  subscriptions = excluded.subscriptions, updated_time = excluded.updated_time",
-                params![
-                    session.hub.as_str(),
-                    session.identity.device_id.as_str(),
-                    module_key(&session.identity),
-                    subscriptions,
-                    session.updated_time,
-                ],
             )
+            .map_err(db_err)?
+            .execute(params![
+                session.hub.as_str(),
+                session.identity.device_id.as_str(),
+                module_key(&session.identity),
+                subscriptions,
+                session.updated_time,
+            ])
             .map_err(db_err)?;
             Ok(())
         })
@@ -37,9 +38,12 @@ impl Sessions for SqliteStore {
     ) -> StoreFuture<Option<PersistentSession>> {
         self.read(move |conn| {
             let row: Option<(String, String)> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT subscriptions, updated_time FROM sessions \
                      WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
+                )
+                .map_err(db_err)?
+                .query_row(
                     params![
                         hub.as_str(),
                         identity.device_id.as_str(),
@@ -65,14 +69,15 @@ impl Sessions for SqliteStore {
     fn delete_session(&self, hub: HubName, identity: Identity) -> StoreFuture<bool> {
         self.write(move |conn| {
             let deleted = conn
-                .execute(
+                .prepare_cached(
                     "DELETE FROM sessions WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
-                    params![
-                        hub.as_str(),
-                        identity.device_id.as_str(),
-                        module_key(&identity)
-                    ],
                 )
+                .map_err(db_err)?
+                .execute(params![
+                    hub.as_str(),
+                    identity.device_id.as_str(),
+                    module_key(&identity)
+                ])
                 .map_err(db_err)?;
             Ok(deleted > 0)
         })

@@ -161,15 +161,19 @@ fn run_in_savepoint<T>(
     conn: &mut Connection,
     job: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(crate::errors::db_err)?;
-    let outcome = job(conn);
-    let end = if outcome.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
+    // Cached statements: these run for every write job.
+    let run = |conn: &mut Connection, sql: &str| -> Result<(), StoreError> {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([]))
+            .map(|_| ())
+            .map_err(crate::errors::db_err)
     };
-    conn.execute_batch(end).map_err(crate::errors::db_err)?;
+    run(conn, "SAVEPOINT job")?;
+    let outcome = job(conn);
+    if outcome.is_err() {
+        run(conn, "ROLLBACK TO job")?;
+    }
+    run(conn, "RELEASE job")?;
     outcome
 }
 

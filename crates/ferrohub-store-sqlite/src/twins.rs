@@ -35,8 +35,11 @@ fn stored_version(
     hub: &HubName,
     identity: &Identity,
 ) -> Result<Option<i64>, StoreError> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT version FROM twins WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
+    )
+    .map_err(db_err)?
+    .query_row(
         params![
             hub.as_str(),
             identity.device_id.as_str(),
@@ -53,8 +56,11 @@ fn identity_exists(
     hub: &HubName,
     identity: &Identity,
 ) -> Result<bool, StoreError> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT 1 FROM identities WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
+    )
+    .map_err(db_err)?
+    .query_row(
         params![
             hub.as_str(),
             identity.device_id.as_str(),
@@ -89,11 +95,12 @@ fn put(
     match (expected_version, stored) {
         (None, Some(_)) => return Err(StoreError::Conflict),
         (None, None) => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO twins (hub, device_id, module_id, version, document) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.0, key.1, key.2, version, document],
             )
+            .map_err(db_err)?
+            .execute(params![key.0, key.1, key.2, version, document])
             .map_err(db_err)?;
         }
         (Some(_), None) => return Err(StoreError::NotFound),
@@ -101,11 +108,12 @@ fn put(
             if version_value(stored)? != expected {
                 return Err(StoreError::PreconditionFailed);
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE twins SET version = ?4, document = ?5 \
                  WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
-                params![key.0, key.1, key.2, version, document],
             )
+            .map_err(db_err)?
+            .execute(params![key.0, key.1, key.2, version, document])
             .map_err(db_err)?;
         }
     }
@@ -157,9 +165,12 @@ impl Twins for SqliteStore {
     fn get_twin(&self, hub: HubName, identity: Identity) -> StoreFuture<Option<TwinRecord>> {
         self.read(move |conn| {
             let row: Option<(i64, String)> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT version, document FROM twins \
                      WHERE hub = ?1 AND device_id = ?2 AND module_id = ?3",
+                )
+                .map_err(db_err)?
+                .query_row(
                     params![
                         hub.as_str(),
                         identity.device_id.as_str(),
