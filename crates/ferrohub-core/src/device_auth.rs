@@ -37,6 +37,8 @@ pub enum DeviceAuthError {
     PolicyLacksDeviceConnect(String),
     #[error("the identity is not registered")]
     NotRegistered,
+    #[error("the client certificate was refused: {0}")]
+    CertificateRejected(String),
     #[error("the identity is disabled")]
     Disabled,
     #[error("the registry is unavailable: {0}")]
@@ -48,6 +50,8 @@ pub enum DeviceAuthError {
 pub enum AuthMethod {
     DeviceKey,
     Policy,
+    /// A self-signed device certificate matched by thumbprint.
+    Certificate,
 }
 
 /// A successful device authentication.
@@ -57,8 +61,8 @@ pub struct AuthenticatedDevice {
     pub identity: Identity,
     pub generation_id: String,
     pub method: AuthMethod,
-    /// Time left on the token.
-    pub valid_for: Duration,
+    /// Time left on the token; `None` for certificate authentication (no token to expire).
+    pub valid_for: Option<Duration>,
 }
 
 impl AuthenticatedDevice {
@@ -69,17 +73,93 @@ impl AuthenticatedDevice {
         } else {
             "device"
         };
-        let scope = match self.method {
-            AuthMethod::DeviceKey => scope,
-            AuthMethod::Policy => "hub",
+        let (scope, kind, issuer) = match self.method {
+            AuthMethod::DeviceKey => (scope, "sas", "iothub"),
+            AuthMethod::Policy => ("hub", "sas", "iothub"),
+            AuthMethod::Certificate => (scope, "x509Certificate", "external"),
         };
         format!(
-            r#"{{"scope":"{scope}","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}}"#
+            r#"{{"scope":"{scope}","type":"{kind}","issuer":"{issuer}","acceptingIpFilterRule":null}}"#
         )
     }
 }
 
+/// The device certificate presented in the TLS handshake.
+#[derive(Debug, Clone, Copy)]
+pub struct CertificateCredentials<'a> {
+    /// Hex SHA-1 and SHA-256 of the leaf certificate's DER.
+    pub sha1: &'a str,
+    pub sha256: &'a str,
+    /// Why the certificate cannot authenticate anyone (expired, a CA, ...), if so.
+    pub problem: Option<&'a str>,
+}
+
+/// Thumbprints compare case-insensitively, ignoring `:` and spaces (as the portal shows them).
+fn same_thumbprint(registered: &str, presented: &str) -> bool {
+    let clean = |t: &str| -> String {
+        t.chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    };
+    let registered = clean(registered);
+    !registered.is_empty() && registered == clean(presented)
+}
+
 impl Hub {
+    /// Authenticates a CONNECT without password by the device certificate (IoT Hub's
+    /// `selfSigned` authentication: the leaf's thumbprint must be the identity's primary or
+    /// secondary thumbprint).
+    pub async fn authenticate_device_certificate(
+        &self,
+        host: &str,
+        identity: &Identity,
+        certificate: CertificateCredentials<'_>,
+    ) -> Result<AuthenticatedDevice, DeviceAuthError> {
+        let hub = self
+            .directory()
+            .hub_for_host(host)
+            .ok_or_else(|| DeviceAuthError::UnknownHub(host.to_owned()))?;
+        if let Some(problem) = certificate.problem {
+            return Err(DeviceAuthError::CertificateRejected(problem.to_owned()));
+        }
+        let record = self
+            .store()
+            .get_identity(hub.clone(), identity.clone())
+            .await
+            .map_err(|e| DeviceAuthError::Unavailable(e.to_string()))?
+            .ok_or(DeviceAuthError::NotRegistered)?;
+        let auth = &record.authentication;
+        match auth.kind {
+            AuthenticationType::SelfSigned => {}
+            AuthenticationType::CertificateAuthority => {
+                return Err(DeviceAuthError::CertificateRejected(
+                    "CA-signed device certificates are not supported by this ferrohub version; register the device as selfSigned with its thumbprint".into(),
+                ));
+            }
+            _ => return Err(DeviceAuthError::NoCredentials),
+        }
+        let matches = [&auth.primary_thumbprint, &auth.secondary_thumbprint]
+            .into_iter()
+            .flatten()
+            .any(|t| {
+                same_thumbprint(t, certificate.sha1) || same_thumbprint(t, certificate.sha256)
+            });
+        if !matches {
+            return Err(DeviceAuthError::CertificateRejected(
+                "the certificate's thumbprint matches neither registered thumbprint".into(),
+            ));
+        }
+        self.check_enabled(&hub, &record).await?;
+        Ok(AuthenticatedDevice {
+            hub,
+            identity: identity.clone(),
+            generation_id: record.generation_id,
+            method: AuthMethod::Certificate,
+            valid_for: None,
+        })
+    }
+
     /// Authenticates a CONNECT: `host` from the username, `password` the SAS token text.
     pub async fn authenticate_device(
         &self,
@@ -125,7 +205,7 @@ impl Hub {
             identity: identity.clone(),
             generation_id: record.generation_id,
             method,
-            valid_for: Duration::from_secs(u64::try_from(remaining).unwrap_or(0)),
+            valid_for: Some(Duration::from_secs(u64::try_from(remaining).unwrap_or(0))),
         })
     }
 

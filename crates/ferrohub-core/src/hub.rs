@@ -220,7 +220,7 @@ impl Hub {
         hub: &HubName,
         identity: &Identity,
         clean_session: bool,
-        valid_for: std::time::Duration,
+        valid_for: Option<std::time::Duration>,
     ) -> Result<AuthAccepted, HubError> {
         let stored = if clean_session {
             None
@@ -239,7 +239,7 @@ impl Hub {
             })
             .unwrap_or_default();
         Ok(AuthAccepted {
-            valid_for: Some(valid_for),
+            valid_for,
             session_present: stored.is_some(),
             subscriptions,
         })

@@ -117,7 +117,7 @@ async fn a_token_is_valid_until_its_expiry_by_the_hubs_clock() {
         .authenticate_device("hub.test", &device("dev1"), Some(t.as_bytes()))
         .await
         .unwrap();
-    assert_eq!(ok.valid_for, Duration::from_secs(60));
+    assert_eq!(ok.valid_for, Some(Duration::from_secs(60)));
     f.clock.advance(time::Duration::seconds(60));
     let err = f
         .hub
@@ -324,7 +324,7 @@ async fn persistent_sessions_come_back_unless_the_device_asks_for_a_clean_one() 
         .unwrap();
     let resumed = f
         .hub
-        .resume_session(&f.name, &id, false, Duration::from_secs(1))
+        .resume_session(&f.name, &id, false, Some(Duration::from_secs(1)))
         .await
         .unwrap();
     assert!(resumed.session_present);
@@ -334,7 +334,7 @@ async fn persistent_sessions_come_back_unless_the_device_asks_for_a_clean_one() 
     );
     let clean = f
         .hub
-        .resume_session(&f.name, &id, true, Duration::from_secs(1))
+        .resume_session(&f.name, &id, true, Some(Duration::from_secs(1)))
         .await
         .unwrap();
     assert!(!clean.session_present);
@@ -344,7 +344,7 @@ async fn persistent_sessions_come_back_unless_the_device_asks_for_a_clean_one() 
         .unwrap();
     let after_delete = f
         .hub
-        .resume_session(&f.name, &id, false, Duration::from_secs(1))
+        .resume_session(&f.name, &id, false, Some(Duration::from_secs(1)))
         .await
         .unwrap();
     assert!(

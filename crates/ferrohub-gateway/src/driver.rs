@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ferrohub_core::Hub;
-use ferrohub_core::device_auth::{AuthenticatedDevice, DeviceAuthError};
+use ferrohub_core::device_auth::{AuthenticatedDevice, CertificateCredentials, DeviceAuthError};
 use ferrohub_core::presence::ConnectionLease;
 use ferrohub_core::telemetry::TelemetrySink;
 use ferrohub_core::twins::DeviceTwinError;
@@ -27,6 +27,7 @@ use futures_util::stream::FuturesOrdered;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::client_cert::ClientCertificate;
 use crate::shutdown::Shutdown;
 
 /// Per-connection settings, and what connections share.
@@ -56,12 +57,15 @@ struct Connection {
     appends: FuturesOrdered<Append>,
     peer: SocketAddr,
     throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
+    /// The certificate presented in the TLS handshake, if any (X.509 authentication).
+    client_cert: Option<ClientCertificate>,
 }
 
 /// Runs one device connection to its end.
 pub async fn drive<S>(
     stream: S,
     peer: SocketAddr,
+    client_cert: Option<ClientCertificate>,
     hub: Hub,
     config: DriverConfig,
     mut shutdown: Shutdown,
@@ -83,6 +87,7 @@ pub async fn drive<S>(
         appends: FuturesOrdered::new(),
         peer,
         throttle: config.throttle.clone(),
+        client_cert,
     };
     metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
     let reason = loop {
@@ -317,10 +322,24 @@ impl Connection {
 
     async fn authenticate(&mut self, req: ferrohub_protocol::session::ConnectRequest) {
         let now = Instant::now();
-        let auth = self
-            .hub
-            .authenticate_device(&req.username.host, &req.identity, req.password.as_deref())
-            .await;
+        // No password and a certificate: X.509 authentication; otherwise SAS.
+        let auth = match (&req.password, &self.client_cert) {
+            (None, Some(cert)) => {
+                let credentials = CertificateCredentials {
+                    sha1: &cert.sha1,
+                    sha256: &cert.sha256,
+                    problem: cert.problem.as_deref(),
+                };
+                self.hub
+                    .authenticate_device_certificate(&req.username.host, &req.identity, credentials)
+                    .await
+            }
+            _ => {
+                self.hub
+                    .authenticate_device(&req.username.host, &req.identity, req.password.as_deref())
+                    .await
+            }
+        };
         let device = match auth {
             Ok(d) => d,
             Err(e) => {
@@ -439,6 +458,7 @@ fn connack_code(e: &DeviceAuthError) -> ConnectReturnCode {
         | DeviceAuthError::BadSignature
         | DeviceAuthError::UnknownPolicy(_)
         | DeviceAuthError::PolicyLacksDeviceConnect(_)
-        | DeviceAuthError::NotRegistered => ConnectReturnCode::NotAuthorized,
+        | DeviceAuthError::NotRegistered
+        | DeviceAuthError::CertificateRejected(_) => ConnectReturnCode::NotAuthorized,
     }
 }

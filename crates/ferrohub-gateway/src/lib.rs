@@ -1,5 +1,6 @@
 //! Listeners and connection drivers.
 //!
+//! - [`client_cert`]: device certificates (optional in the handshake, judged at CONNECT).
 //! - [`tls`]: the rustls server configuration (TLS 1.2 ECDHE+AEAD and TLS 1.3, ring only).
 //! - [`mqtt_listener`]: accepts TCP, runs the TLS handshake under a deadline, spawns a driver.
 //! - [`driver`]: the thin loop that feeds bytes to a `DeviceSession`, carries out its hub
@@ -13,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_cert;
 pub mod driver;
 pub mod https_listener;
 pub mod mqtt_listener;

@@ -77,7 +77,21 @@ pub async fn serve_mqtt(
             };
             // Boxed, so the task holds only the state it needs at each stage (handshake or
             // connection) rather than room for both.
-            Box::pin(drive(stream, peer, hub, config, shutdown)).await;
+            let client_cert = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| {
+                    let algorithms =
+                        rustls::crypto::ring::default_provider().signature_verification_algorithms;
+                    crate::client_cert::inspect(
+                        leaf,
+                        &algorithms,
+                        rustls::pki_types::UnixTime::now(),
+                    )
+                });
+            Box::pin(drive(stream, peer, client_cert, hub, config, shutdown)).await;
         });
         // Reap finished connection tasks so the set does not grow with history.
         while connections.try_join_next().is_some() {}

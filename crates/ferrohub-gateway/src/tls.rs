@@ -20,9 +20,11 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Devices may present a certificate (X.509 authentication); it is optional, as in IoT Hub.
+    let verifier = crate::client_cert::DeviceCertVerifier::new(&provider);
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     // No session resumption: devices reconnect rarely, and tickets cost a stored session

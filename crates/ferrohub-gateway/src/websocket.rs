@@ -88,9 +88,12 @@ async fn upgrade(
 /// Pumps frames between the WebSocket and the driver until either side ends.
 async fn bridge(mut socket: WebSocket, peer: SocketAddr, state: WsState) {
     let (driver_side, pump_side) = tokio::io::duplex(PIPE_BYTES);
+    // Certificate authentication over WebSockets is not offered: the HTTPS listener does not
+    // pass the handshake's certificate through to the upgraded connection.
     let driver = tokio::spawn(drive(
         driver_side,
         peer,
+        None,
         state.hub,
         state.config,
         state.shutdown,

@@ -30,3 +30,5 @@ mod telemetry;
 mod twins;
 #[path = "e2e/websocket.rs"]
 mod websocket;
+#[path = "e2e/x509.rs"]
+mod x509;

@@ -1,0 +1,176 @@
+//! Hostile group C11 and X.509 (self-signed, thumbprint) device authentication.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use ferrohub_mqtt::{Connect, ConnectReturnCode, Packet};
+use hyper::Method;
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::support::{HOST, Next, RawClient, TestServer};
+
+struct DeviceCert {
+    der: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+fn certificate(cn: &str, days_from_now: (i64, i64), ca: bool) -> DeviceCert {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(days_from_now.0);
+    params.not_after = now + time::Duration::days(days_from_now.1);
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    } else {
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    }
+    let cert = params.self_signed(&key).unwrap();
+    DeviceCert {
+        der: cert.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    }
+}
+
+fn sha1_hex(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn register_self_signed(s: &TestServer, id: &str, thumbprint: &str) {
+    s.api()
+        .call_ok(
+            Method::PUT,
+            &format!("/devices/{id}"),
+            Some(json!({"authentication": {"type": "selfSigned", "x509Thumbprint": {"primaryThumbprint": thumbprint, "secondaryThumbprint": null}}})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn connect_with_cert(
+    s: &TestServer,
+    cert: &DeviceCert,
+    client_id: &str,
+    password: Option<String>,
+) -> (RawClient, Next) {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::pem::PemObject::pem_file_iter(s.ca()).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(vec![cert.der.clone()], cert.key.clone_key())
+    .unwrap();
+    let tcp = TcpStream::connect(s.mqtt_addr).await.unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(HOST).unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut raw = RawClient {
+        tls,
+        buf: BytesMut::new(),
+    };
+    raw.send(&Packet::Connect(Connect {
+        protocol_level: 4,
+        clean_session: true,
+        keep_alive: 60,
+        client_id: client_id.into(),
+        will: None,
+        username: Some(format!("{HOST}/{client_id}/?api-version=2021-04-12")),
+        password: password.map(Into::into),
+    }))
+    .await;
+    let answer = raw.next().await;
+    (raw, answer)
+}
+
+fn code(next: &Next) -> ConnectReturnCode {
+    match next {
+        Next::Packet(Packet::ConnAck(a)) => a.code,
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_self_signed_device_connects_with_the_registered_thumbprint() {
+    let s = TestServer::start().await;
+    let cert = certificate("x509dev", (-1, 30), false);
+    // Thumbprints compare case-insensitively.
+    let thumb = sha1_hex(&cert.der).to_uppercase();
+    register_self_signed(&s, "x509dev", &thumb).await;
+    let (mut raw, answer) = connect_with_cert(&s, &cert, "x509dev", None).await;
+    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    raw.send(&Packet::Publish(ferrohub_mqtt::Publish {
+        dup: false,
+        qos: ferrohub_mqtt::QoS::AtLeastOnce,
+        retain: false,
+        topic: "devices/x509dev/messages/events/".into(),
+        packet_id: Some(1),
+        payload: bytes::Bytes::from_static(b"cert"),
+    }))
+    .await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(1)));
+    let e = &s.events("x509dev", 1).await[0];
+    assert!(
+        e["systemProperties"]["iothub-connection-auth-method"]
+            .as_str()
+            .unwrap()
+            .contains("x509Certificate")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_expired_or_ca_certificates_are_refused_with_connack_5() {
+    let s = TestServer::start().await;
+    let good = certificate("dev", (-1, 30), false);
+    let other = certificate("dev", (-1, 30), false);
+    let expired = certificate("dev", (-30, -1), false);
+    let ca = certificate("dev", (-1, 30), true);
+    for (name, cert) in [
+        ("wrong thumbprint", &other),
+        ("expired", &expired),
+        ("CA:TRUE leaf", &ca),
+    ] {
+        // Register the presented certificate's own thumbprint, except for the wrong one.
+        let registered = if name == "wrong thumbprint" {
+            sha1_hex(&good.der)
+        } else {
+            sha1_hex(&cert.der)
+        };
+        let id = format!("dev-{}", name.split(' ').next().unwrap().replace(':', ""));
+        register_self_signed(&s, &id, &registered).await;
+        let (_raw, answer) = connect_with_cert(&s, cert, &id, None).await;
+        assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized, "{name}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sas_and_certificate_credentials_cannot_stand_in_for_each_other() {
+    let s = TestServer::start().await;
+    let cert = certificate("mixed", (-1, 30), false);
+    // A SAS device that presents only a certificate has no credentials.
+    let key = s.create_device("sasdev").await;
+    let (_raw, answer) = connect_with_cert(&s, &cert, "sasdev", None).await;
+    assert_eq!(code(&answer), ConnectReturnCode::BadUserNameOrPassword);
+    // A certificate device cannot sign a SAS token: it has no key.
+    register_self_signed(&s, "certdev", &sha1_hex(&cert.der)).await;
+    let token = crate::support::device_token("certdev", &key, 60);
+    let (_raw, answer) = connect_with_cert(&s, &cert, "certdev", Some(token)).await;
+    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    s.stop().await;
+}
