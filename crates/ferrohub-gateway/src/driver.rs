@@ -41,6 +41,10 @@ pub struct DriverConfig {
 
 type Append = Pin<Box<dyn Future<Output = (Ticket, TelemetryOutcome)> + Send>>;
 
+/// How long one write to a client may block (its socket buffer full) before the client is
+/// considered gone. Cloud-to-device messages it had not acknowledged stay queued.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How often a busy connection refreshes its device's `lastActivityTime`.
 const ACTIVITY_NOTE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -93,9 +97,18 @@ pub async fn drive<S>(
     let reason = loop {
         conn.decode_buffered(&mut input, &config.limits).await;
         conn.process_requests().await;
-        if let Err(e) = conn.flush(&mut writer, &mut output).await {
-            tracing::debug!(peer = %conn.peer, error = %e, "write failed");
-            conn.session.handle_transport_closed(Instant::now());
+        // A client that stops reading would otherwise pin this task in a blocked write
+        // forever (hostile cases E5/E6): give up on it after WRITE_TIMEOUT.
+        match tokio::time::timeout(WRITE_TIMEOUT, conn.flush(&mut writer, &mut output)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                conn.session.handle_transport_closed(Instant::now());
+            }
+            Err(_) => {
+                tracing::info!(peer = %conn.peer, "the client stopped reading; closing");
+                conn.session.handle_transport_closed(Instant::now());
+            }
         }
         if let Some(reason) = conn.session.poll_close() {
             break reason;
@@ -124,8 +137,11 @@ pub async fn drive<S>(
     // A Will, if the session emitted one, and every append already started still complete.
     conn.process_requests().await;
     while conn.appends.next().await.is_some() {}
-    let _ = conn.flush(&mut writer, &mut output).await;
-    let _ = writer.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        let _ = conn.flush(&mut writer, &mut output).await;
+        let _ = writer.shutdown().await;
+    })
+    .await;
     if let Some(lease) = &conn.lease {
         conn.hub.disconnect_identity(lease);
     }
