@@ -22,6 +22,7 @@ use crate::events::EventSequence;
 use crate::keys::generate_key;
 use crate::methods::PendingCalls;
 use crate::presence::Presence;
+use crate::twin_cache::TwinCache;
 
 /// Opens the telemetry log of one hub; the binary decides which backend.
 pub type LogOpener = Arc<dyn Fn(&HubName) -> Result<Arc<dyn TelemetryLog>, HubError> + Send + Sync>;
@@ -45,6 +46,7 @@ struct Inner {
     presence: Presence,
     pending_calls: PendingCalls,
     event_sequence: EventSequence,
+    twin_cache: TwinCache,
 }
 
 /// The hub handle.
@@ -91,6 +93,7 @@ impl Hub {
                 presence: Presence::default(),
                 pending_calls: PendingCalls::default(),
                 event_sequence: EventSequence::default(),
+                twin_cache: TwinCache::default(),
             }),
         };
         hub.reload_directory().await?;
@@ -187,6 +190,10 @@ impl Hub {
 
     pub(crate) fn event_sequence(&self) -> &EventSequence {
         &self.inner.event_sequence
+    }
+
+    pub(crate) fn twin_cache(&self) -> &TwinCache {
+        &self.inner.twin_cache
     }
 
     pub fn now(&self) -> OffsetDateTime {

@@ -35,6 +35,7 @@ pub mod registry;
 pub mod service_auth;
 pub mod telemetry;
 pub mod twin;
+mod twin_cache;
 pub mod twins;
 
 pub use error::HubError;

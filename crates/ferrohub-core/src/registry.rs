@@ -176,6 +176,10 @@ impl Hub {
             .map_err(|e| map_missing(e, identity, false))?;
         let module = identity.module_id.as_ref().map(|_| identity);
         self.revoke_identity(hub, &identity.device_id, module);
+        match module {
+            Some(m) => self.twin_cache().forget(hub, m),
+            None => self.twin_cache().forget_device(hub, &identity.device_id),
+        }
         let op = if module.is_some() {
             "deleteModuleIdentity"
         } else {

@@ -44,6 +44,9 @@ impl Hub {
         hub: &HubName,
         identity: &Identity,
     ) -> Result<(TwinDocument, Option<u64>), HubError> {
+        if let Some((version, doc)) = self.twin_cache().get(hub, identity) {
+            return Ok(((*doc).clone(), Some(version)));
+        }
         for _ in 0..2 {
             if let Some(record) = self.store().get_twin(hub.clone(), identity.clone()).await? {
                 let doc: TwinDocument = serde_json::from_value(record.document).map_err(|e| {
@@ -51,6 +54,12 @@ impl Hub {
                         "the stored twin of {identity} is unreadable: {e}"
                     ))
                 })?;
+                self.twin_cache().put(
+                    hub,
+                    identity,
+                    record.version,
+                    std::sync::Arc::new(doc.clone()),
+                );
                 return Ok((doc, Some(record.version)));
             }
             match self.store_new_twin(hub, identity).await {
@@ -99,9 +108,18 @@ impl Hub {
                 document: serde_json::to_value(&doc)
                     .map_err(|e| HubError::Unavailable(e.to_string()))?,
             };
+            let version = record.version;
             match self.store().put_twin(record, expected).await {
-                Ok(()) => return Ok((doc, outcome)),
-                Err(StoreError::PreconditionFailed | StoreError::Conflict) => continue,
+                Ok(()) => {
+                    self.twin_cache()
+                        .put(hub, identity, version, std::sync::Arc::new(doc.clone()));
+                    return Ok((doc, outcome));
+                }
+                Err(StoreError::PreconditionFailed | StoreError::Conflict) => {
+                    // Someone wrote first: read the store again, not a possibly stale copy.
+                    self.twin_cache().forget(hub, identity);
+                    continue;
+                }
                 Err(StoreError::NotFound) => return Err(not_found(identity)),
                 Err(e) => return Err(e.into()),
             }
