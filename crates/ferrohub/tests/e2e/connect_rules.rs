@@ -278,3 +278,45 @@ async fn keep_alive_silence_closes_after_one_and_a_half_intervals() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_module_cannot_publish_into_another_modules_topics() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    let key = s.create_module("dev1", "m1").await;
+    s.create_module("dev1", "m2").await;
+    let token = ferrohub_protocol::sas::sign(
+        "localhost/devices/dev1/modules/m1",
+        &key,
+        crate::support::unix_now() + 60,
+        None,
+    )
+    .unwrap();
+    for topic in [
+        "devices/dev1/modules/m2/messages/events/",
+        "devices/dev1/messages/events/",
+    ] {
+        let mut raw = s.raw().await;
+        raw.send(&connect_packet("dev1/m1", Some(token.clone())))
+            .await;
+        assert!(
+            matches!(raw.next().await, Next::Packet(Packet::ConnAck(a)) if a.code == ConnectReturnCode::Accepted)
+        );
+        raw.send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: Some(1),
+            payload: Bytes::from_static(b"x"),
+        }))
+        .await;
+        assert_eq!(
+            raw.next_within(Duration::from_secs(1)).await,
+            Next::Closed,
+            "{topic}"
+        );
+    }
+    assert_eq!(s.telemetry_count(), 0);
+    s.stop().await;
+}

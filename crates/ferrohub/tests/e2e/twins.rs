@@ -339,3 +339,41 @@ async fn a_new_twins_etag_is_stable_so_read_then_conditional_update_works() {
     assert_eq!(updated.status(), StatusCode::OK);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn ten_thousand_pipelined_twin_gets_are_all_answered_without_harm() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe(&mut raw, &["$iothub/twin/res/#"]).await;
+    let mut batch = bytes::BytesMut::new();
+    for i in 0..10_000 {
+        ferrohub_mqtt::encode(
+            &Packet::Publish(Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: format!("$iothub/twin/GET/?$rid={i}"),
+                packet_id: None,
+                payload: Bytes::from_static(b" "),
+            }),
+            &mut batch,
+        )
+        .unwrap();
+    }
+    // Sent without reading: TCP flow control is the backpressure; nothing is dropped.
+    raw.send_bytes(&batch).await;
+    for i in 0..10_000 {
+        let res = next_publish(&mut raw).await;
+        assert_eq!(
+            res.topic,
+            format!("$iothub/twin/res/200/?$rid={i}"),
+            "answers in request order"
+        );
+    }
+    // Another device is served normally meanwhile.
+    let other = s.create_device("dev2").await;
+    s.raw().await.connect_as("dev2", &other).await;
+    s.stop().await;
+}
