@@ -39,6 +39,8 @@ pub enum DeviceAuthError {
     NotRegistered,
     #[error("the client certificate was refused: {0}")]
     CertificateRejected(String),
+    #[error("the client's address is not allowed by the IP filter")]
+    AddressNotAllowed,
     #[error("the identity is disabled")]
     Disabled,
     #[error("the registry is unavailable: {0}")]

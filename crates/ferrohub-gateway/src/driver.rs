@@ -37,6 +37,8 @@ pub struct DriverConfig {
     pub limits: Limits,
     /// Authentication failures per address (shared by every listener of the server).
     pub throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
+    /// The IP filter; a refused address gets CONNACK 5 (as any unauthorised device).
+    pub ip_filter: std::sync::Arc<crate::ip_filter::IpFilter>,
 }
 
 type Append = Pin<Box<dyn Future<Output = (Ticket, TelemetryOutcome)> + Send>>;
@@ -63,6 +65,7 @@ struct Connection {
     throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
     /// The certificate presented in the TLS handshake, if any (X.509 authentication).
     client_cert: Option<ClientCertificate>,
+    ip_filter: std::sync::Arc<crate::ip_filter::IpFilter>,
 }
 
 /// Runs one device connection to its end.
@@ -92,6 +95,7 @@ pub async fn drive<S>(
         peer,
         throttle: config.throttle.clone(),
         client_cert,
+        ip_filter: config.ip_filter.clone(),
     };
     metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
     let reason = loop {
@@ -338,8 +342,10 @@ impl Connection {
 
     async fn authenticate(&mut self, req: ferrohub_protocol::session::ConnectRequest) {
         let now = Instant::now();
-        // No password and a certificate: X.509 authentication; otherwise SAS.
+        // No password and a certificate: X.509 authentication; otherwise SAS. An address the
+        // IP filter refuses gets the same answer as bad credentials, never the rule.
         let auth = match (&req.password, &self.client_cert) {
+            _ if !self.ip_filter.allows(self.peer.ip()) => Err(DeviceAuthError::AddressNotAllowed),
             (None, Some(cert)) => {
                 let credentials = CertificateCredentials {
                     sha1: &cert.sha1,
@@ -475,6 +481,7 @@ fn connack_code(e: &DeviceAuthError) -> ConnectReturnCode {
         | DeviceAuthError::UnknownPolicy(_)
         | DeviceAuthError::PolicyLacksDeviceConnect(_)
         | DeviceAuthError::NotRegistered
-        | DeviceAuthError::CertificateRejected(_) => ConnectReturnCode::NotAuthorized,
+        | DeviceAuthError::CertificateRejected(_)
+        | DeviceAuthError::AddressNotAllowed => ConnectReturnCode::NotAuthorized,
     }
 }

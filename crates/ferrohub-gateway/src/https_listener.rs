@@ -23,8 +23,21 @@ pub async fn serve_https(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     router: Router,
+    ip_filter: Arc<crate::ip_filter::IpFilter>,
     mut shutdown: Shutdown,
 ) {
+    // What an address the IP filter refuses is told, whatever it asks: a plain 401 that does
+    // not name the rule, as IoT Hub answers.
+    let refused = Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [
+                ("content-type", "application/json; charset=utf-8"),
+                ("iothub-errorcode", "IotHubUnauthorizedAccess"),
+            ],
+            r#"{"Message":"ErrorCode:IotHubUnauthorizedAccess;Unauthorized","ExceptionMessage":""}"#,
+        )
+    });
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     loop {
@@ -42,8 +55,13 @@ pub async fn serve_https(
         };
         let acceptor = acceptor.clone();
         // The peer address travels with each request (MQTT over WebSockets logs it).
+        let chosen = if ip_filter.allows(peer.ip()) {
+            &router
+        } else {
+            &refused
+        };
         let service = TowerToHyperService::new(
-            router
+            chosen
                 .clone()
                 .layer(axum::Extension(crate::websocket::PeerAddr(peer))),
         );

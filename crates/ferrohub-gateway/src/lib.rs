@@ -6,6 +6,7 @@
 //! - [`driver`]: the thin loop that feeds bytes to a `DeviceSession`, carries out its hub
 //!   requests, and writes its packets. No IoT Hub rule lives here; they live in the session.
 //! - [`https_listener`]: the HTTPS accept loop that hands connections to the REST router.
+//! - [`ip_filter`]: IoT Hub's ordered accept/reject rules on client addresses.
 //! - [`throttle`]: refusing addresses that keep failing authentication.
 //! - [`websocket`]: MQTT over WebSockets on the HTTPS port (`/$iothub/websocket`).
 //!
@@ -17,6 +18,7 @@
 pub mod client_cert;
 pub mod driver;
 pub mod https_listener;
+pub mod ip_filter;
 pub mod mqtt_listener;
 pub mod shutdown;
 pub mod throttle;

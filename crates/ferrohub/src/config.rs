@@ -21,6 +21,34 @@ pub struct FileConfig {
     pub telemetry_partitions: Option<u32>,
     pub telemetry_retention_hours: Option<u32>,
     pub log: Option<String>,
+    /// IoT Hub's IP filter: ordered rules, first match wins, no match accepts.
+    pub ip_filter: Option<Vec<IpFilterRuleConfig>>,
+}
+
+/// One `[[ip_filter]]` rule.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpFilterRuleConfig {
+    pub name: String,
+    /// `accept` or `reject`.
+    pub action: String,
+    /// An address or CIDR block, e.g. `10.0.0.0/8`.
+    pub mask: String,
+}
+
+impl IpFilterRuleConfig {
+    pub fn to_rule(&self) -> anyhow::Result<ferrohub_gateway::ip_filter::FilterRule> {
+        use ferrohub_gateway::ip_filter::{FilterAction, FilterRule};
+        let action = match self.action.to_ascii_lowercase().as_str() {
+            "accept" => FilterAction::Accept,
+            "reject" => FilterAction::Reject,
+            other => anyhow::bail!(
+                "IP filter rule {}: action must be accept or reject, not {other:?}",
+                self.name
+            ),
+        };
+        Ok(FilterRule::new(self.name.clone(), action, &self.mask)?)
+    }
 }
 
 impl FileConfig {
@@ -51,6 +79,7 @@ pub struct ServeConfig {
     pub tls_key: Option<PathBuf>,
     pub telemetry_partitions: u32,
     pub telemetry_retention_hours: u32,
+    pub ip_filter: ferrohub_gateway::ip_filter::IpFilter,
 }
 
 /// IoT Hub keeps built-in endpoint telemetry at most 7 days.
@@ -87,6 +116,17 @@ telemetry_retention_hours = 24
 
 # Log filter, in tracing-subscriber's EnvFilter syntax (FERROHUB_LOG).
 log = "info"
+
+# IoT Hub's IP filter: rules in order, the first whose mask matches the client's address
+# decides; an address no rule matches is accepted. Refused clients get CONNACK 5 or HTTP 401.
+# [[ip_filter]]
+# name = "office"
+# action = "accept"
+# mask = "10.1.0.0/16"
+# [[ip_filter]]
+# name = "everyone-else"
+# action = "reject"
+# mask = "0.0.0.0/0"
 "#;
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub struct ServerOptions {
     pub telemetry_partitions: u32,
     pub telemetry_retention: Duration,
     pub identity: ServerIdentity,
+    pub ip_filter: ferrohub_gateway::ip_filter::IpFilter,
 }
 
 /// Bound listeners.
@@ -124,7 +125,11 @@ pub async fn start(
     let https_tls = tls::server_config(options.identity.chain, options.identity.key)?;
     let mqtt_tls = tls::mqtt_config(&https_tls);
     // One config for both device listeners, so they share the authentication throttle.
-    let driver_config = DriverConfig::default();
+    let ip_filter = Arc::new(options.ip_filter);
+    let driver_config = DriverConfig {
+        ip_filter: ip_filter.clone(),
+        ..DriverConfig::default()
+    };
     let api = router(ApiState {
         hub: hub.clone(),
         render_metrics: metrics_renderer(),
@@ -145,6 +150,7 @@ pub async fn start(
         listeners.https,
         https_tls,
         api,
+        ip_filter,
         shutdown.clone(),
     ));
     let retention = tokio::spawn(enforce_retention(hub.clone(), shutdown.clone()));

@@ -26,6 +26,12 @@ fn resolve(ctx_data_dir: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<Ser
         args.hostnames
     };
     let retention = file.telemetry_retention_hours.unwrap_or(24);
+    let rules = file
+        .ip_filter
+        .iter()
+        .flatten()
+        .map(crate::config::IpFilterRuleConfig::to_rule)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if retention == 0 || retention > MAX_RETENTION_HOURS {
         bail!(
             "telemetry_retention_hours must be 1 to {MAX_RETENTION_HOURS} (IoT Hub keeps telemetry at most 7 days)"
@@ -49,6 +55,7 @@ fn resolve(ctx_data_dir: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<Ser
         tls_key: args.tls_key.or(file.tls_key),
         telemetry_partitions: file.telemetry_partitions.unwrap_or(4),
         telemetry_retention_hours: retention,
+        ip_filter: ferrohub_gateway::ip_filter::IpFilter::new(rules),
     })
 }
 
@@ -99,6 +106,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             u64::from(config.telemetry_retention_hours) * 3600,
         ),
         identity,
+        ip_filter: config.ip_filter.clone(),
     };
     let (trigger, shutdown) = ferrohub_gateway::shutdown::channel();
     let server = start(options, Listeners { mqtt, https }, shutdown).await?;

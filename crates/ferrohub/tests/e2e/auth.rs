@@ -406,3 +406,49 @@ async fn a_flood_of_bad_connects_from_one_address_is_throttled_and_others_still_
     canary.connect_as("dev1", &key).await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_ip_filter_refuses_like_bad_credentials_and_the_first_matching_rule_wins() {
+    use ferrohub_gateway::ip_filter::{FilterAction, FilterRule, IpFilter};
+    let filter = IpFilter::new(vec![
+        FilterRule::new("canary", FilterAction::Accept, "127.0.0.2").unwrap(),
+        FilterRule::new("loopback", FilterAction::Reject, "127.0.0.0/8").unwrap(),
+    ]);
+    let s = TestServer::start_with(tempfile::tempdir().unwrap(), filter).await;
+    // The registry cannot be reached from 127.0.0.1 either, so create the device directly.
+    let (record, _) = s
+        .hub()
+        .put_identity(
+            s.hub().default_hub(),
+            &ferrohub_protocol::Identity::from_client_id("dev1").unwrap(),
+            ferrohub_core::registry::IdentitySpec::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    let key = record.authentication.primary_key.unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key, 60))).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    let r = s.api().call(Method::GET, "/devices", None).await.unwrap();
+    assert_eq!(r.status, hyper::StatusCode::UNAUTHORIZED);
+    let message = r.json().unwrap()["Message"].as_str().unwrap().to_owned();
+    assert!(
+        !message.contains("loopback"),
+        "the rule is not named: {message}"
+    );
+    // 127.0.0.2 matches the earlier accept rule.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let tcp = socket.connect(s.mqtt_addr).await.unwrap();
+    let mut canary = crate::support::RawClient {
+        tls: tokio_rustls::TlsConnector::from(ferrohub::client::tls_config(&s.ca()).unwrap())
+            .connect(rustls_pki_types::ServerName::try_from(HOST).unwrap(), tcp)
+            .await
+            .unwrap(),
+        buf: bytes::BytesMut::new(),
+    };
+    canary.connect_as("dev1", &key).await;
+    s.stop().await;
+}

@@ -36,6 +36,13 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir) -> Self {
+        Self::start_with(dir, ferrohub_gateway::ip_filter::IpFilter::default()).await
+    }
+
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        ip_filter: ferrohub_gateway::ip_filter::IpFilter,
+    ) -> Self {
         let mqtt = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (mqtt_addr, https_addr) = (mqtt.local_addr().unwrap(), https.local_addr().unwrap());
@@ -47,6 +54,7 @@ impl TestServer {
             telemetry_partitions: 4,
             telemetry_retention: Duration::from_secs(86_400),
             identity,
+            ip_filter,
         };
         let (trigger, shutdown) = channel();
         let running = start(options, Listeners { mqtt, https }, shutdown)
