@@ -347,3 +347,52 @@ async fn a_deleted_device_with_a_persistent_session_gets_nothing_after_reconnect
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_gets_a_bounded_window_is_dropped_and_keeps_its_messages() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 3600)))
+    else {
+        unreachable!()
+    };
+    c.keep_alive = 1;
+    c.clean_session = false;
+    raw.send(&Packet::Connect(c)).await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
+    subscribe_c2d(&mut raw, "dev1").await;
+    for i in 0..30 {
+        assert_eq!(
+            send(&s, "dev1", json!({"body": format!("m{i}")}))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+    }
+    // The device never reads nor acknowledges: the keep-alive deadline ends it, and every
+    // message is still queued for its next connection.
+    let started = std::time::Instant::now();
+    let mut delivered = 0;
+    loop {
+        match raw.next_within(Duration::from_secs(4)).await {
+            Next::Packet(Packet::Publish(_)) => delivered += 1,
+            Next::Closed => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(
+        delivered, 16,
+        "at most the in-flight window is handed to an unresponsive device"
+    );
+    let device = ferrohub_protocol::DeviceId::new("dev1").unwrap();
+    assert_eq!(
+        s.hub()
+            .c2d_queue_depth(s.hub().default_hub(), &device)
+            .await
+            .unwrap(),
+        30
+    );
+    s.stop().await;
+}
