@@ -134,16 +134,16 @@ async fn a_self_signed_device_connects_with_the_registered_thumbprint() {
 }
 
 #[tokio::test]
-async fn wrong_expired_or_ca_certificates_are_refused_with_connack_5() {
+async fn wrong_or_expired_certificates_are_refused_with_connack_5() {
     let s = TestServer::start().await;
     let good = certificate("dev", (-1, 30), false);
     let other = certificate("dev", (-1, 30), false);
     let expired = certificate("dev", (-30, -1), false);
-    let ca = certificate("dev", (-1, 30), true);
+    let not_yet = certificate("dev", (2, 30), false);
     for (name, cert) in [
         ("wrong thumbprint", &other),
         ("expired", &expired),
-        ("CA:TRUE leaf", &ca),
+        ("not-yet-valid", &not_yet),
     ] {
         // Register the presented certificate's own thumbprint, except for the wrong one.
         let registered = if name == "wrong thumbprint" {
@@ -172,5 +172,16 @@ async fn sas_and_certificate_credentials_cannot_stand_in_for_each_other() {
     let token = crate::support::device_token("certdev", &key, 60);
     let (_raw, answer) = connect_with_cert(&s, &cert, "certdev", Some(token)).await;
     assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_marked_ca_is_accepted_by_thumbprint_as_iot_hub_does() {
+    // `openssl req -x509` marks its certificates CA:TRUE; the thumbprint pins the exact one.
+    let s = TestServer::start().await;
+    let cert = certificate("openssl-style", (-1, 30), true);
+    register_self_signed(&s, "openssl-style", &sha1_hex(&cert.der)).await;
+    let (_raw, answer) = connect_with_cert(&s, &cert, "openssl-style", None).await;
+    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
     s.stop().await;
 }
