@@ -98,6 +98,9 @@ pub async fn drive<S>(
         ip_filter: config.ip_filter.clone(),
     };
     metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
+    let timer = tokio::time::sleep(std::time::Duration::from_secs(86_400));
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     let reason = loop {
         conn.decode_buffered(&mut input, &config.limits).await;
         conn.process_requests().await;
@@ -117,7 +120,15 @@ pub async fn drive<S>(
         if let Some(reason) = conn.session.poll_close() {
             break reason;
         }
+        // One timer per connection, moved only when the session's deadline moves: re-creating
+        // it per packet would cost a timer-wheel insert and removal each time.
         let deadline = conn.session.poll_timeout();
+        if let Some(d) = deadline
+            && armed != Some(d)
+        {
+            timer.as_mut().reset(d.into());
+            armed = Some(d);
+        }
         let reading = conn.session.accepts_input();
         // Biased: shutdown and hub events (takeover, revocation) win over new input, so a
         // kicked connection never serves another packet; durable results before new reads.
@@ -128,7 +139,10 @@ pub async fn drive<S>(
                 // A dropped sender means the presence slot was replaced or revoked.
                 conn.session.handle_hub_event(Instant::now(), event.unwrap_or(HubEvent::Revoked));
             }
-            () = sleep_until(deadline) => conn.session.handle_timeout(Instant::now()),
+            () = &mut timer, if deadline.is_some() => {
+                armed = None;
+                conn.session.handle_timeout(Instant::now());
+            }
             Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
                 conn.session.handle_telemetry_result(Instant::now(), ticket, outcome);
             }
@@ -156,13 +170,6 @@ pub async fn drive<S>(
 async fn recv_event(events: &mut Option<mpsc::Receiver<HubEvent>>) -> Option<HubEvent> {
     match events {
         Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
     }
 }

@@ -24,6 +24,7 @@ mod recover;
 mod retention;
 mod routing;
 mod segment;
+mod sync_pool;
 mod writer;
 
 pub use api::TelemetryLog;

@@ -23,6 +23,7 @@ use crate::partition::Published;
 use crate::record;
 use crate::recover::Recovered;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::sync_pool::SyncPool;
 use crate::{AppendReceipt, EventData, LogError};
 
 /// Capacity of the append queue (requests, not bytes). Overflow policy: backpressure —
@@ -191,7 +192,11 @@ impl Partition {
 
     /// Seals the active segment (flush + sync) and starts a new one.
     fn roll(&mut self, cfg: WriterConfig, shared: &Shared) -> io::Result<()> {
-        self.flush_and_sync(cfg, shared)?;
+        self.write_buffered()?;
+        if cfg.fsync {
+            self.active.file.sync_data()?;
+            shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
         let base_seq = self.next_seq;
         let base_offset = self.active.base_offset + self.active.len;
         let (file, path) = segment::create(&self.dir, base_seq, base_offset, cfg.fsync)?;
@@ -212,14 +217,11 @@ impl Partition {
         Ok(())
     }
 
-    fn flush_and_sync(&mut self, cfg: WriterConfig, shared: &Shared) -> io::Result<()> {
+    /// Writes the buffered records to the active segment (not yet durable).
+    fn write_buffered(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.active.file.write_all(&self.buf)?;
             self.buf.clear();
-        }
-        if cfg.fsync {
-            self.active.file.sync_data()?;
-            shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -339,6 +341,8 @@ fn run(
 ) {
     let mut batch = Vec::new();
     let mut stop = false;
+    // One helper thread per partition beyond the first: the writer syncs one file itself.
+    let pool = SyncPool::new(partitions.len().saturating_sub(1));
     while !stop {
         let Some(first) = rx.blocking_recv() else {
             break;
@@ -356,7 +360,7 @@ fn run(
                 next = rx.try_recv().ok();
             }
         }
-        process_batch(&mut batch, &mut partitions, shared, cfg);
+        process_batch(&mut batch, &mut partitions, shared, cfg, &pool);
     }
     // Refuse what is still queued: senders see a closed channel, queued replies are
     // dropped (-> `LogError::Closed`) when `rx` goes out of scope.
@@ -368,6 +372,7 @@ fn process_batch(
     partitions: &mut [Partition],
     shared: &Shared,
     cfg: WriterConfig,
+    pool: &SyncPool,
 ) {
     let now = now_ms();
     // Requests staged in this batch; the receipt is `None` once the batch has failed.
@@ -405,7 +410,7 @@ fn process_batch(
     }
 
     if failure.is_none() {
-        failure = sync_touched(partitions, cfg, shared);
+        failure = sync_touched(partitions, cfg, shared, pool);
     }
 
     match failure {
@@ -438,35 +443,32 @@ fn process_batch(
 }
 
 /// Writes and fsyncs every partition the batch touched. With several, the fsyncs run in
-/// parallel (one scoped thread each): a batch then waits for one disk flush, not one per
+/// parallel on the sync pool: a batch then waits for about one disk flush, not one per
 /// partition in turn, which is most of a PUBACK's latency.
 fn sync_touched(
     partitions: &mut [Partition],
     cfg: WriterConfig,
     shared: &Shared,
+    pool: &SyncPool,
 ) -> Option<io::Error> {
-    let mut touched: Vec<&mut Partition> = partitions.iter_mut().filter(|p| p.touched).collect();
-    if touched.len() <= 1 {
-        return touched
-            .pop()
-            .and_then(|p| p.flush_and_sync(cfg, shared).err());
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = touched
-            .into_iter()
-            .map(|part| scope.spawn(move || part.flush_and_sync(cfg, shared)))
-            .collect();
-        let mut failure = None;
-        for handle in handles {
-            let result = handle
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a partition sync thread panicked")));
-            if let Err(e) = result
-                && failure.is_none()
-            {
-                failure = Some(e);
+    let mut files = Vec::new();
+    for part in partitions.iter_mut().filter(|p| p.touched) {
+        if let Err(e) = part.write_buffered() {
+            return Some(e);
+        }
+        if cfg.fsync {
+            match part.active.file.try_clone() {
+                Ok(file) => files.push(file),
+                Err(e) => return Some(e),
             }
         }
-        failure
-    })
+    }
+    let count = files.len() as u64;
+    match pool.sync_all(files) {
+        Ok(()) => {
+            shared.fsyncs.fetch_add(count, Ordering::Relaxed);
+            None
+        }
+        Err(e) => Some(e),
+    }
 }
