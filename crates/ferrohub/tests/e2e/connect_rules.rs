@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrohub_mqtt::{ConnectReturnCode, Packet, Publish, QoS, Subscribe, Will};
+use ferrohub_mqtt::{ConnectReturnCode, Packet, QoS, Subscribe, Will};
 
 use crate::support::{Next, TestServer, connect_packet, device_token};
 
@@ -119,14 +119,12 @@ async fn qos2_publish_closes_and_stores_nothing() {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    raw.send(&Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::ExactlyOnce,
-        retain: false,
-        topic: "devices/dev1/messages/events/".into(),
-        packet_id: Some(1),
-        payload: Bytes::from_static(b"q2"),
-    }))
+    raw.publish(
+        "devices/dev1/messages/events/",
+        QoS::ExactlyOnce,
+        Some(1),
+        Bytes::from_static(b"q2"),
+    )
     .await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
     assert_eq!(s.telemetry_count(), 0);
@@ -165,15 +163,8 @@ async fn publishing_as_another_device_closes_and_stores_nothing() {
     ] {
         let mut raw = s.raw().await;
         raw.connect_as("dev1", &key).await;
-        raw.send(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: topic.into(),
-            packet_id: Some(1),
-            payload: Bytes::from_static(b"x"),
-        }))
-        .await;
+        raw.publish(topic, QoS::AtLeastOnce, Some(1), Bytes::from_static(b"x"))
+            .await;
         assert_eq!(
             raw.next_within(Duration::from_secs(1)).await,
             Next::Closed,
@@ -302,15 +293,8 @@ async fn a_module_cannot_publish_into_another_modules_topics() {
         assert!(
             matches!(raw.next().await, Next::Packet(Packet::ConnAck(a)) if a.code == ConnectReturnCode::Accepted)
         );
-        raw.send(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: topic.into(),
-            packet_id: Some(1),
-            payload: Bytes::from_static(b"x"),
-        }))
-        .await;
+        raw.publish(topic, QoS::AtLeastOnce, Some(1), Bytes::from_static(b"x"))
+            .await;
         assert_eq!(
             raw.next_within(Duration::from_secs(1)).await,
             Next::Closed,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrohub_mqtt::{Packet, Publish, QoS, Subscribe};
+use ferrohub_mqtt::{Packet, QoS, Subscribe};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -34,14 +34,12 @@ async fn method_request(raw: &mut RawClient) -> (String, String, Bytes) {
 }
 
 async fn answer(raw: &mut RawClient, rid: &str, status: u16, body: &'static [u8]) {
-    raw.send(&Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: format!("$iothub/methods/res/{status}/?$rid={rid}"),
-        packet_id: Some(9),
-        payload: Bytes::from_static(body),
-    }))
+    raw.publish(
+        format!("$iothub/methods/res/{status}/?$rid={rid}"),
+        QoS::AtLeastOnce,
+        Some(9),
+        Bytes::from_static(body),
+    )
     .await;
     assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(9)));
 }

@@ -270,6 +270,25 @@ impl RawClient {
         let _ = self.tls.flush().await;
     }
 
+    /// A PUBLISH without DUP or RETAIN.
+    pub async fn publish(
+        &mut self,
+        topic: impl Into<String>,
+        qos: ferrohub_mqtt::QoS,
+        packet_id: Option<u16>,
+        payload: bytes::Bytes,
+    ) {
+        self.send(&Packet::Publish(ferrohub_mqtt::Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: topic.into(),
+            packet_id,
+            payload,
+        }))
+        .await;
+    }
+
     pub async fn send(&mut self, packet: &Packet) {
         let mut out = BytesMut::new();
         encode(packet, &mut out).unwrap();

@@ -156,14 +156,12 @@ async fn module_telemetry_carries_the_module_identity() {
     assert!(
         matches!(raw.next().await, Next::Packet(Packet::ConnAck(a)) if a.code == ferrohub_mqtt::ConnectReturnCode::Accepted)
     );
-    raw.send(&Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: "devices/dev1/modules/m1/messages/events/%24.on=out1/".into(),
-        packet_id: Some(7),
-        payload: Bytes::from_static(b"m"),
-    }))
+    raw.publish(
+        "devices/dev1/modules/m1/messages/events/%24.on=out1/",
+        QoS::AtLeastOnce,
+        Some(7),
+        Bytes::from_static(b"m"),
+    )
     .await;
     assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(7)));
     let e = &s.events("dev1", 1).await[0];
@@ -178,26 +176,22 @@ async fn a_message_over_256_kb_closes_the_connection_and_is_not_stored() {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    raw.send(&Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: "devices/dev1/messages/events/".into(),
-        packet_id: Some(1),
-        payload: Bytes::from(vec![0u8; 256 * 1024 + 1]),
-    }))
+    raw.publish(
+        "devices/dev1/messages/events/",
+        QoS::AtLeastOnce,
+        Some(1),
+        Bytes::from(vec![0u8; 256 * 1024 + 1]),
+    )
     .await;
     assert_eq!(raw.next_within(Duration::from_secs(2)).await, Next::Closed);
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    raw.send(&Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: "devices/dev1/messages/events/marker=1".into(),
-        packet_id: Some(2),
-        payload: Bytes::from_static(b"small"),
-    }))
+    raw.publish(
+        "devices/dev1/messages/events/marker=1",
+        QoS::AtLeastOnce,
+        Some(2),
+        Bytes::from_static(b"small"),
+    )
     .await;
     assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(2)));
     let events = s.events("dev1", 1).await;
@@ -214,14 +208,12 @@ async fn telemetry_and_devices_survive_a_restart() {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    raw.send(&Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: "devices/dev1/messages/events/n=1".into(),
-        packet_id: Some(1),
-        payload: Bytes::from_static(b"before"),
-    }))
+    raw.publish(
+        "devices/dev1/messages/events/n=1",
+        QoS::AtLeastOnce,
+        Some(1),
+        Bytes::from_static(b"before"),
+    )
     .await;
     assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(1)));
     drop(raw);
@@ -257,14 +249,12 @@ async fn consumer_group_checkpoints_let_a_reader_resume() {
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
     for pid in 1..=2u16 {
-        raw.send(&Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: format!("devices/dev1/messages/events/n={pid}"),
-            packet_id: Some(pid),
-            payload: Bytes::from_static(b"x"),
-        }))
+        raw.publish(
+            format!("devices/dev1/messages/events/n={pid}"),
+            QoS::AtLeastOnce,
+            Some(pid),
+            Bytes::from_static(b"x"),
+        )
         .await;
         assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(pid)));
     }

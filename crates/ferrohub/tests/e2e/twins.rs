@@ -21,14 +21,12 @@ async fn subscribe(raw: &mut RawClient, filters: &[&str]) {
 }
 
 async fn publish(raw: &mut RawClient, topic: &str, body: &[u8]) {
-    raw.send(&Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: topic.into(),
-        packet_id: Some(5),
-        payload: Bytes::copy_from_slice(body),
-    }))
+    raw.publish(
+        topic,
+        QoS::AtLeastOnce,
+        Some(5),
+        Bytes::copy_from_slice(body),
+    )
     .await;
 }
 
