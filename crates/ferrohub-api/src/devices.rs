@@ -78,30 +78,7 @@ pub async fn put_device(
     }
     let identity = Identity::device(device_id);
     let spec = body.into_spec()?;
-    let precondition = if_match(&headers);
-    let (record, _) = match precondition {
-        // `If-Match: *` is an upsert: the Python SDK sends it on create as well as update.
-        Some(Precondition::Any) => match state.hub.get_identity(&principal.hub, &identity).await {
-            Ok(_) => {
-                state
-                    .hub
-                    .put_identity(&principal.hub, &identity, spec, Some(Precondition::Any))
-                    .await?
-            }
-            Err(_) => {
-                state
-                    .hub
-                    .put_identity(&principal.hub, &identity, spec, None)
-                    .await?
-            }
-        },
-        other => {
-            state
-                .hub
-                .put_identity(&principal.hub, &identity, spec, other)
-                .await?
-        }
-    };
+    let (record, _) = put_with_if_match(&state, &principal.hub, &identity, spec, &headers).await?;
     let presence = state.hub.presence().state(&principal.hub, &identity);
     // IoT Hub answers 200 for both create and update; the Python SDK accepts only 200.
     Ok(json_response(
@@ -179,4 +156,31 @@ pub fn put_status(outcome: PutOutcome) -> StatusCode {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::Updated => StatusCode::OK,
     }
+}
+
+/// PUT semantics shared by devices and modules: no `If-Match` creates (409 if it exists);
+/// `If-Match: *` creates or replaces, because the Python SDK sends it on create as well as
+/// update; an etag replaces only that version (412 otherwise).
+pub async fn put_with_if_match(
+    state: &ApiState,
+    hub: &ferrohub_protocol::HubName,
+    identity: &Identity,
+    spec: ferrohub_core::registry::IdentitySpec,
+    headers: &HeaderMap,
+) -> Result<(ferrohub_store::DeviceRecord, PutOutcome), ApiError> {
+    let precondition = match if_match(headers) {
+        Some(Precondition::Any) => match state.hub.get_identity(hub, identity).await {
+            Ok(_) => Some(Precondition::Any),
+            Err(
+                ferrohub_core::HubError::DeviceNotFound(_)
+                | ferrohub_core::HubError::ModuleNotFound(..),
+            ) => None,
+            Err(e) => return Err(e.into()),
+        },
+        other => other,
+    };
+    Ok(state
+        .hub
+        .put_identity(hub, identity, spec, precondition)
+        .await?)
 }

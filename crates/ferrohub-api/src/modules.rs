@@ -7,7 +7,9 @@ use ferrohub_protocol::{Identity, ModuleId};
 use ferrohub_store::{AccessRights, Precondition};
 
 use crate::auth::Principal;
-use crate::devices::{if_match, json_body, json_response, parse_device_id, put_status};
+use crate::devices::{
+    if_match, json_body, json_response, parse_device_id, put_status, put_with_if_match,
+};
 use crate::error::ApiError;
 use crate::router::ApiState;
 use crate::wire::{IdentityBody, module_json};
@@ -39,28 +41,8 @@ pub async fn put_module(
         ));
     }
     let spec = body.into_spec()?;
-    let (record, outcome) = match if_match(&headers) {
-        Some(Precondition::Any) => match state.hub.get_identity(&principal.hub, &identity).await {
-            Ok(_) => {
-                state
-                    .hub
-                    .put_identity(&principal.hub, &identity, spec, Some(Precondition::Any))
-                    .await?
-            }
-            Err(_) => {
-                state
-                    .hub
-                    .put_identity(&principal.hub, &identity, spec, None)
-                    .await?
-            }
-        },
-        other => {
-            state
-                .hub
-                .put_identity(&principal.hub, &identity, spec, other)
-                .await?
-        }
-    };
+    let (record, outcome) =
+        put_with_if_match(&state, &principal.hub, &identity, spec, &headers).await?;
     let presence = state.hub.presence().state(&principal.hub, &identity);
     Ok(json_response(
         put_status(outcome),
