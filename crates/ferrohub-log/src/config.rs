@@ -21,6 +21,10 @@ pub struct LogConfig {
     /// fsync every batch (default true). `false` is only for benchmarks: appends then
     /// resolve before data is durable.
     pub fsync: bool,
+    /// Size of the commit journal (default 16 MiB). A batch larger than what is left of it
+    /// is made durable by syncing the partition files instead; each time it fills, every
+    /// partition file is synced once (a checkpoint).
+    pub journal_bytes: u64,
 }
 
 impl LogConfig {
@@ -28,6 +32,7 @@ impl LogConfig {
     pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
     pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
     /// Azure IoT Hub allows at most 128 partitions; more would only waste file handles.
+    pub const DEFAULT_JOURNAL_BYTES: u64 = 16 * 1024 * 1024;
     pub const MAX_PARTITIONS: u32 = 128;
 
     /// Defaults for everything but the directory.
@@ -38,6 +43,7 @@ impl LogConfig {
             segment_max_bytes: Self::DEFAULT_SEGMENT_MAX_BYTES,
             retention: Self::DEFAULT_RETENTION,
             fsync: true,
+            journal_bytes: Self::DEFAULT_JOURNAL_BYTES,
         }
     }
 

@@ -9,6 +9,8 @@
 //!   different partition count, which would silently re-route devices).
 //! - `LOCK` — advisory lock so two processes never write the same log.
 //! - `partitions/<p>/<base_sequence_number:020>.seg` — segment files (see `segment`, `record`).
+//! - `commit.journal` — the commit journal: one fsync per batch for all partitions (see
+//!   `journal`); replayed into the partitions at open.
 //! - `consumer-groups/<name>/checkpoints.json` — consumer groups and checkpoints.
 
 mod api;
@@ -17,14 +19,15 @@ mod config;
 mod error;
 mod event;
 mod fsutil;
+mod journal;
 mod log;
 mod partition;
 mod record;
 mod recover;
+mod replay;
 mod retention;
 mod routing;
 mod segment;
-mod sync_pool;
 mod writer;
 
 pub use api::TelemetryLog;

@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::checkpoints::ConsumerGroups;
+use crate::journal::Journal;
 use crate::partition::PartitionIndex;
 use crate::writer::{self, APPEND_QUEUE_CAPACITY, AppendRequest, Command, WriterConfig};
 use crate::{
     AppendReceipt, EventData, LogConfig, LogError, StartPosition, StoredEvent, TelemetryLog,
-    fsutil, recover, retention, routing,
+    fsutil, recover, replay, retention, routing,
 };
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data
@@ -123,6 +124,24 @@ fn check_layout(dir: &Path, partitions: u32, fsync: bool) -> Result<(), LogError
     }
 }
 
+/// Opens the commit journal, restores from it what the partitions lost, then syncs every
+/// partition's active segment (a previous run may have left records there that only the
+/// journal made durable) and starts a new lap, so the writer begins with an empty journal.
+fn open_journal(
+    config: &LogConfig,
+    recovered: &mut [recover::Recovered],
+) -> Result<Journal, LogError> {
+    let (mut journal, entries) = Journal::open(&config.dir, config.journal_bytes)?;
+    replay::replay(&config.dir, entries, recovered)?;
+    for part in recovered.iter() {
+        if let Some(active) = part.index.segments.last() {
+            File::open(&active.path)?.sync_all()?;
+        }
+    }
+    journal.checkpoint()?;
+    Ok(journal)
+}
+
 fn partition_dir(dir: &Path, partition: u32) -> PathBuf {
     dir.join("partitions").join(partition.to_string())
 }
@@ -138,9 +157,14 @@ impl SegmentLog {
         let dir_lock = lock_dir(&config.dir)?;
         check_layout(&config.dir, config.partitions, config.fsync)?;
 
-        let recovered = (0..config.partitions)
+        let mut recovered = (0..config.partitions)
             .map(|p| recover::recover_partition(&partition_dir(&config.dir, p), config.fsync))
             .collect::<Result<Vec<_>, _>>()?;
+        let journal = if config.fsync {
+            Some(open_journal(&config, &mut recovered)?)
+        } else {
+            None
+        };
         let groups = ConsumerGroups::open(&config.dir, config.partitions, config.fsync)?;
 
         let watches = recovered
@@ -154,7 +178,7 @@ impl SegmentLog {
             segment_max_bytes: config.segment_max_bytes,
             fsync: config.fsync,
         };
-        let writer = writer::Writer::new(&recovered, writer_cfg)?;
+        let writer = writer::Writer::new(&recovered, journal, writer_cfg)?;
         let shared = Arc::new(Shared {
             partitions: recovered.into_iter().map(|r| Mutex::new(r.index)).collect(),
             watches,

@@ -1,9 +1,10 @@
 //! The group-commit writer: one dedicated thread that owns every segment file's write
-//! handle.
+//! handle and the commit journal.
 //!
 //! It exists so that many concurrent appends share one fsync: it drains all queued
-//! requests, writes them (buffered, per partition), syncs each touched file once, then
-//! publishes the records to readers, bumps the watches and resolves every request.
+//! requests, writes them (buffered, per partition) to the segment files, makes the batch
+//! durable with one journal commit (see `journal`), then publishes the records to
+//! readers, bumps the watches and resolves every request.
 //! It must not resolve a request before its record is durable, must never hand out a
 //! receipt for a batch that failed, and must not block on anything async (it is a plain
 //! std thread using `blocking_recv`).
@@ -18,12 +19,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::journal::Journal;
 use crate::log::{Shared, lock};
 use crate::partition::Published;
 use crate::record;
 use crate::recover::Recovered;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
-use crate::sync_pool::SyncPool;
 use crate::{AppendReceipt, EventData, LogError};
 
 /// Capacity of the append queue (requests, not bytes). Overflow policy: backpressure —
@@ -96,6 +97,9 @@ struct Partition {
     /// Segment files created during the current batch (deleted on rollback).
     created: Vec<PathBuf>,
     touched: bool,
+    /// Written since the last checkpoint without its file being synced (only the journal
+    /// holds those records durably).
+    dirty: bool,
     /// Set when a failed batch could not be rolled back; the partition then refuses
     /// appends until the log is reopened (recovery repairs the tail).
     broken: Option<String>,
@@ -150,6 +154,7 @@ impl Partition {
             staged: Vec::new(),
             created: Vec::new(),
             touched: false,
+            dirty: false,
             broken: None,
         })
     }
@@ -162,6 +167,7 @@ impl Partition {
         now: i64,
         cfg: WriterConfig,
         shared: &Shared,
+        journal: Option<&mut Journal>,
     ) -> Result<AppendReceipt, StageError> {
         let size = record::encoded_len(event).map_err(StageError::Rejected)? as u64;
         self.touched = true;
@@ -171,7 +177,11 @@ impl Partition {
         let seq = self.next_seq;
         let time = now.max(self.last_time);
         let pos = self.active.len;
+        let start = self.buf.len();
         record::encode_into(seq, time, event, &mut self.buf);
+        if let Some(journal) = journal {
+            journal.stage(self.id, self.active.base_offset + pos, &self.buf[start..]);
+        }
         self.active.len += size;
         self.active.records += 1;
         self.next_seq += 1;
@@ -292,23 +302,34 @@ impl Partition {
 /// partition (done first so open errors surface from `SegmentLog::open`).
 pub(crate) struct Writer {
     partitions: Vec<Partition>,
+    /// `None` when fsync is off: nothing is made durable then.
+    journal: Option<Journal>,
     cfg: WriterConfig,
 }
 
 impl Writer {
-    pub(crate) fn new(recovered: &[Recovered], cfg: WriterConfig) -> io::Result<Writer> {
+    pub(crate) fn new(
+        recovered: &[Recovered],
+        journal: Option<Journal>,
+        cfg: WriterConfig,
+    ) -> io::Result<Writer> {
         let partitions = recovered
             .iter()
             .zip(0u32..)
             .map(|(rec, id)| Partition::from_recovered(id, rec))
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Writer { partitions, cfg })
+        Ok(Writer {
+            partitions,
+            journal,
+            cfg,
+        })
     }
 
     /// Starts the thread. It processes batches until it receives `Command::Stop` or every
     /// sender is gone (the log was dropped); requests still queued after that are dropped,
-    /// which resolves them with `LogError::Closed`. Then it calls `on_exit` (also if it
-    /// panics, so `shutdown` never waits forever).
+    /// which resolves them with `LogError::Closed`. Then it checkpoints (so a clean stop
+    /// leaves nothing to replay) and calls `on_exit` (also if it panics, so `shutdown`
+    /// never waits forever).
     pub(crate) fn spawn(
         self,
         rx: mpsc::Receiver<Command>,
@@ -327,22 +348,21 @@ impl Writer {
             .name("ferrohub-log-writer".into())
             .spawn(move || {
                 let _guard = OnExit(Some(on_exit));
-                run(rx, self.partitions, &shared, self.cfg);
+                let mut state = self;
+                run(rx, &mut state, &shared);
+                if let Some(journal) = &mut state.journal
+                    && let Err(e) = checkpoint(&mut state.partitions, journal, &shared)
+                {
+                    tracing::warn!(error = %e, "telemetry log checkpoint at shutdown failed; the journal is replayed at the next start");
+                }
             })?;
         Ok(())
     }
 }
 
-fn run(
-    mut rx: mpsc::Receiver<Command>,
-    mut partitions: Vec<Partition>,
-    shared: &Shared,
-    cfg: WriterConfig,
-) {
+fn run(mut rx: mpsc::Receiver<Command>, writer: &mut Writer, shared: &Shared) {
     let mut batch = Vec::new();
     let mut stop = false;
-    // One helper thread per partition beyond the first: the writer syncs one file itself.
-    let pool = SyncPool::new(partitions.len().saturating_sub(1));
     while !stop {
         let Some(first) = rx.blocking_recv() else {
             break;
@@ -360,21 +380,17 @@ fn run(
                 next = rx.try_recv().ok();
             }
         }
-        process_batch(&mut batch, &mut partitions, shared, cfg, &pool);
+        process_batch(&mut batch, writer, shared);
     }
     // Refuse what is still queued: senders see a closed channel, queued replies are
     // dropped (-> `LogError::Closed`) when `rx` goes out of scope.
     rx.close();
 }
 
-fn process_batch(
-    batch: &mut Vec<AppendRequest>,
-    partitions: &mut [Partition],
-    shared: &Shared,
-    cfg: WriterConfig,
-    pool: &SyncPool,
-) {
+fn process_batch(batch: &mut Vec<AppendRequest>, writer: &mut Writer, shared: &Shared) {
     let now = now_ms();
+    let cfg = writer.cfg;
+    let partitions = &mut writer.partitions;
     // Requests staged in this batch; the receipt is `None` once the batch has failed.
     let mut pending: Vec<(Reply, Option<AppendReceipt>)> = Vec::with_capacity(batch.len());
     let mut failure: Option<io::Error> = None;
@@ -396,7 +412,7 @@ fn process_batch(
             pending.push((req.reply, None));
             continue;
         }
-        match part.stage(&req.event, now, cfg, shared) {
+        match part.stage(&req.event, now, cfg, shared, writer.journal.as_mut()) {
             Ok(receipt) => pending.push((req.reply, Some(receipt))),
             // The receiver may have given up (dropped future); nothing to do then.
             Err(StageError::Rejected(e)) => {
@@ -410,7 +426,7 @@ fn process_batch(
     }
 
     if failure.is_none() {
-        failure = sync_touched(partitions, cfg, shared, pool);
+        failure = make_durable(partitions, writer.journal.as_mut(), shared).err();
     }
 
     match failure {
@@ -432,6 +448,9 @@ fn process_batch(
         }
         Some(e) => {
             tracing::error!(error = %e, requests = pending.len(), "telemetry batch write failed");
+            if let Some(journal) = &mut writer.journal {
+                journal.discard();
+            }
             for part in partitions.iter_mut().filter(|p| p.touched) {
                 part.rollback(cfg);
             }
@@ -442,33 +461,49 @@ fn process_batch(
     }
 }
 
-/// Writes and fsyncs every partition the batch touched. With several, the fsyncs run in
-/// parallel on the sync pool: a batch then waits for about one disk flush, not one per
-/// partition in turn, which is most of a PUBACK's latency.
-fn sync_touched(
+/// Writes every touched partition's records to its segment file, then makes the batch
+/// durable with one journal commit: one fdatasync, however many partitions it touched.
+/// A batch too large for the rest of the journal's lap is made durable by a checkpoint
+/// instead (every written partition file synced).
+fn make_durable(
     partitions: &mut [Partition],
-    cfg: WriterConfig,
+    journal: Option<&mut Journal>,
     shared: &Shared,
-    pool: &SyncPool,
-) -> Option<io::Error> {
-    let mut files = Vec::new();
+) -> io::Result<()> {
     for part in partitions.iter_mut().filter(|p| p.touched) {
-        if let Err(e) = part.write_buffered() {
-            return Some(e);
-        }
-        if cfg.fsync {
-            match part.active.file.try_clone() {
-                Ok(file) => files.push(file),
-                Err(e) => return Some(e),
-            }
-        }
+        part.write_buffered()?;
     }
-    let count = files.len() as u64;
-    match pool.sync_all(files) {
-        Ok(()) => {
-            shared.fsyncs.fetch_add(count, Ordering::Relaxed);
-            None
+    let Some(journal) = journal else {
+        return Ok(()); // fsync off
+    };
+    if journal.fits() {
+        journal.commit()?;
+        shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        for part in partitions.iter_mut().filter(|p| p.touched) {
+            part.dirty = true;
         }
-        Err(e) => Some(e),
+        Ok(())
+    } else {
+        journal.discard();
+        checkpoint(partitions, journal, shared)
     }
+}
+
+/// Syncs every partition file written since the last checkpoint (and those of the current
+/// batch), then starts a new journal lap.
+fn checkpoint(
+    partitions: &mut [Partition],
+    journal: &mut Journal,
+    shared: &Shared,
+) -> io::Result<()> {
+    for part in partitions.iter_mut().filter(|p| p.dirty || p.touched) {
+        part.active.file.sync_data()?;
+        shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+    }
+    journal.checkpoint()?;
+    shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+    for part in partitions.iter_mut() {
+        part.dirty = false;
+    }
+    Ok(())
 }
