@@ -117,6 +117,7 @@ impl Hub {
             name: name.clone(),
             hostname: hostname.to_ascii_lowercase(),
             created_time: format_time(self.now()),
+            disable_device_sas: false,
         };
         // An alias of this very hub (the default hub's `--hostname`s) is not a conflict.
         if self

@@ -11,8 +11,8 @@ impl HubCatalog for SqliteStore {
         self.write(move |conn| {
             // A taken name or host name violates a key, which `db_err` maps to Conflict.
             conn.execute(
-                "INSERT INTO hubs (name, hostname, created_time) VALUES (?1, ?2, ?3)",
-                params![hub.name.as_str(), hub.hostname, hub.created_time],
+                "INSERT INTO hubs (name, hostname, created_time, disable_device_sas) VALUES (?1, ?2, ?3, ?4)",
+                params![hub.name.as_str(), hub.hostname, hub.created_time, hub.disable_device_sas],
             )
             .map_err(db_err)?;
             Ok(())
@@ -22,22 +22,45 @@ impl HubCatalog for SqliteStore {
     fn hubs(&self) -> StoreFuture<Vec<HubRecord>> {
         self.read(|conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT name, hostname, created_time FROM hubs ORDER BY name")
+                .prepare_cached(
+                    "SELECT name, hostname, created_time, disable_device_sas FROM hubs ORDER BY name",
+                )
                 .map_err(db_err)?;
             let rows = stmt
                 .query_map([], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                    ))
                 })
                 .map_err(db_err)?;
             rows.map(|row| {
-                let (name, hostname, created_time) = row.map_err(db_err)?;
+                let (name, hostname, created_time, disable_device_sas) = row.map_err(db_err)?;
                 Ok(HubRecord {
                     name: HubName::new(name).map_err(|e| corrupt("hub name", e))?,
                     hostname,
                     created_time,
+                    disable_device_sas,
                 })
             })
             .collect()
+        })
+    }
+
+    fn update_hub(&self, hub: HubRecord) -> StoreFuture<()> {
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE hubs SET disable_device_sas = ?2 WHERE name = ?1",
+                    params![hub.name.as_str(), hub.disable_device_sas],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(ferrohub_store::StoreError::NotFound);
+            }
+            Ok(())
         })
     }
 

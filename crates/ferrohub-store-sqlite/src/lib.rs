@@ -4,6 +4,7 @@
 //! leave room for a networked backend when one process is not enough.
 
 mod c2d;
+mod ca_certificates;
 mod catalog;
 mod connection;
 mod errors;

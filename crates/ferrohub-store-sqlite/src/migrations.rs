@@ -82,6 +82,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX feedback_by_hub ON feedback (hub, id);
     CREATE INDEX feedback_by_lock ON feedback (lock_token);
     ",
+    // 3: hub settings (disableDeviceSAS) and each hub's CA certificates.
+    "
+    ALTER TABLE hubs ADD COLUMN disable_device_sas INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE ca_certificates (
+        hub               TEXT NOT NULL REFERENCES hubs(name) ON DELETE CASCADE,
+        name              TEXT NOT NULL,
+        etag              TEXT NOT NULL,
+        der               BLOB NOT NULL,
+        subject           TEXT NOT NULL,
+        thumbprint        TEXT NOT NULL,
+        expiry            TEXT NOT NULL,
+        is_verified       INTEGER NOT NULL,
+        verification_code TEXT,
+        created_time      TEXT NOT NULL,
+        updated_time      TEXT NOT NULL,
+        PRIMARY KEY (hub, name)
+    );
+    ",
 ];
 
 /// The schema version this build writes.
@@ -171,6 +189,7 @@ mod tests {
             tables(&conn),
             [
                 "c2d",
+                "ca_certificates",
                 "feedback",
                 "hubs",
                 "identities",

@@ -4,11 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 use ferrohub_store::conformance::{
-    c2d_message, device_record, feedback_record, hub_name, module_record, twin_record,
+    c2d_message, ca_certificate_record, device_record, feedback_record, hub_name, module_record,
+    twin_record,
 };
 use ferrohub_store::{
-    C2dQueues, DeviceId, Feedback, HubCatalog, HubRecord, PersistentSession, Registry, Rights,
-    Sessions, SharedAccessPolicy, StoreError, Twins,
+    C2dQueues, CaCertificates, DeviceId, Feedback, HubCatalog, HubRecord, PersistentSession,
+    Registry, Rights, Sessions, SharedAccessPolicy, StoreError, Twins,
 };
 use ferrohub_store_sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -28,6 +29,7 @@ async fn data_survives_closing_and_reopening_the_store() {
         name: hub_name("survive"),
         hostname: "survive.example.net".into(),
         created_time: "2024-01-01T00:00:00Z".into(),
+        disable_device_sas: false,
     };
     let policy = SharedAccessPolicy {
         hub: hub_name("survive"),
@@ -42,6 +44,7 @@ async fn data_survives_closing_and_reopening_the_store() {
         subscriptions: vec!["devices/d1/messages/devicebound/#".into()],
         updated_time: "2024-01-01T00:00:00Z".into(),
     };
+    let ca = ca_certificate_record("survive", "root");
     {
         let store = SqliteStore::open(&path).unwrap();
         store.put_hub(hub.clone()).await.unwrap();
@@ -49,10 +52,31 @@ async fn data_survives_closing_and_reopening_the_store() {
         store.create_identity(device.clone()).await.unwrap();
         store.create_identity(module.clone()).await.unwrap();
         store.put_session(session.clone()).await.unwrap();
+        store
+            .update_hub(HubRecord {
+                disable_device_sas: true,
+                ..hub.clone()
+            })
+            .await
+            .unwrap();
+        store.create_ca_certificate(ca.clone()).await.unwrap();
     }
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.hubs().await.unwrap(), [hub]);
+    assert_eq!(
+        store.hubs().await.unwrap(),
+        [HubRecord {
+            disable_device_sas: true,
+            ..hub
+        }]
+    );
+    assert_eq!(
+        store
+            .list_ca_certificates(hub_name("survive"))
+            .await
+            .unwrap(),
+        [ca]
+    );
     assert_eq!(store.policies(hub_name("survive")).await.unwrap(), [policy]);
     assert_eq!(
         store

@@ -12,6 +12,10 @@ pub struct HubRecord {
     pub hostname: String,
     /// RFC 3339.
     pub created_time: String,
+    /// IoT Hub's `disableDeviceSAS`: device identities may not connect with SAS tokens (their
+    /// own keys or a policy's); X.509 still works. Modules are not affected, as in IoT Hub.
+    #[serde(default)]
+    pub disable_device_sas: bool,
 }
 
 /// A hub-level shared access policy (`iothubowner`, `service`, ...), keyed by (hub, name).

@@ -5,6 +5,7 @@
 //! feature exposes a behavioural test suite that every backend runs against itself.
 
 mod c2d;
+mod ca_certificate;
 mod error;
 mod hub;
 mod identity;
@@ -18,6 +19,7 @@ mod twin;
 pub mod conformance;
 
 pub use c2d::{C2dMessage, FeedbackBatch, FeedbackRecord};
+pub use ca_certificate::{CaCertificateName, CaCertificateRecord, InvalidCaCertificateName};
 pub use error::StoreError;
 pub use hub::{HubRecord, SharedAccessPolicy};
 pub use identity::{
@@ -26,7 +28,9 @@ pub use identity::{
 pub use precondition::Precondition;
 pub use rights::{AccessRights, Rights, UnknownRight};
 pub use session::PersistentSession;
-pub use traits::{C2dQueues, Feedback, HubCatalog, Registry, Sessions, Store, StoreFuture, Twins};
+pub use traits::{
+    C2dQueues, CaCertificates, Feedback, HubCatalog, Registry, Sessions, Store, StoreFuture, Twins,
+};
 pub use twin::TwinRecord;
 
 // Re-exported so backends and callers name the same id types as the traits.

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use ferrohub_protocol::ids::{DeviceId, HubName, Identity};
 
 use crate::c2d::{C2dMessage, FeedbackBatch, FeedbackRecord};
+use crate::ca_certificate::{CaCertificateName, CaCertificateRecord};
 use crate::error::StoreError;
 use crate::hub::{HubRecord, SharedAccessPolicy};
 use crate::identity::{DeviceCounts, DeviceRecord};
@@ -23,6 +24,9 @@ pub trait HubCatalog: Send + Sync + 'static {
     fn put_hub(&self, hub: HubRecord) -> StoreFuture<()>;
     /// Every hub, ordered by name.
     fn hubs(&self) -> StoreFuture<Vec<HubRecord>>;
+    /// Replaces the settings of the hub named `hub.name` (everything but its name, host name
+    /// and creation time, which never change); `NotFound` if there is no such hub.
+    fn update_hub(&self, hub: HubRecord) -> StoreFuture<()>;
     /// Inserts or replaces the policy with the same (hub, name); `NotFound` if the hub does not exist.
     fn put_policy(&self, policy: SharedAccessPolicy) -> StoreFuture<()>;
     /// A hub's policies, ordered by name.
@@ -141,7 +145,41 @@ pub trait Feedback: Send + Sync + 'static {
     fn abandon_feedback(&self, hub: HubName, lock_token: String) -> StoreFuture<bool>;
 }
 
-/// Everything the server needs from a backend.
-pub trait Store: HubCatalog + Registry + Sessions + Twins + C2dQueues + Feedback {}
+/// Each hub's CA certificates (CA-signed device authentication), compare-and-swap on etag.
+pub trait CaCertificates: Send + Sync + 'static {
+    /// Inserts; `Conflict` when (hub, name) exists, `NotFound` when the hub does not.
+    fn create_ca_certificate(&self, record: CaCertificateRecord) -> StoreFuture<()>;
+    /// Replaces the certificate with the same (hub, name) if its stored etag passes
+    /// `precondition`; `NotFound` when missing, `PreconditionFailed` on mismatch. The caller
+    /// sets the new etag in `record`.
+    fn update_ca_certificate(
+        &self,
+        record: CaCertificateRecord,
+        precondition: Precondition,
+    ) -> StoreFuture<()>;
+    fn get_ca_certificate(
+        &self,
+        hub: HubName,
+        name: CaCertificateName,
+    ) -> StoreFuture<Option<CaCertificateRecord>>;
+    /// A hub's certificates, ordered by name.
+    fn list_ca_certificates(&self, hub: HubName) -> StoreFuture<Vec<CaCertificateRecord>>;
+    /// Deletes one; `NotFound` / `PreconditionFailed` as above. Returns the deleted record.
+    fn delete_ca_certificate(
+        &self,
+        hub: HubName,
+        name: CaCertificateName,
+        precondition: Precondition,
+    ) -> StoreFuture<CaCertificateRecord>;
+}
 
-impl<T: HubCatalog + Registry + Sessions + Twins + C2dQueues + Feedback> Store for T {}
+/// Everything the server needs from a backend.
+pub trait Store:
+    HubCatalog + Registry + Sessions + Twins + C2dQueues + Feedback + CaCertificates
+{
+}
+
+impl<T: HubCatalog + Registry + Sessions + Twins + C2dQueues + Feedback + CaCertificates> Store
+    for T
+{
+}

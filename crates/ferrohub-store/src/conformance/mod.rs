@@ -6,6 +6,7 @@
 //! The concurrency check spawns tokio tasks, so run the suite on a multi-thread runtime.
 
 mod c2d;
+mod ca_certificates;
 mod catalog;
 mod etag;
 mod feedback;
@@ -21,6 +22,10 @@ use crate::traits::Store;
 pub use c2d::{
     a_full_queue_refuses_more_without_affecting_others, c2d_queues_are_fifo_and_round_trip,
     enqueueing_for_a_missing_device_is_not_found,
+};
+pub use ca_certificates::{
+    ca_certificate_record, ca_certificates_round_trip_with_etags, hub_settings_update_and_persist,
+    missing_ca_certificates_and_hubs_are_not_found, two_hubs_keep_separate_ca_certificates,
 };
 pub use catalog::{
     a_policy_for_an_unknown_hub_is_not_found, hostnames_are_unique_across_hubs,
@@ -70,6 +75,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     hubs_and_policies_round_trip(store).await;
     hostnames_are_unique_across_hubs(store).await;
     a_policy_for_an_unknown_hub_is_not_found(store).await;
+    hub_settings_update_and_persist(store).await;
+    ca_certificates_round_trip_with_etags(store).await;
+    missing_ca_certificates_and_hubs_are_not_found(store).await;
+    two_hubs_keep_separate_ca_certificates(store).await;
     twins_insert_get_and_compare_and_swap(store).await;
     twins_are_listed_in_device_then_module_order(store).await;
     concurrent_twin_writes_with_the_same_version_have_exactly_one_winner(store).await;
