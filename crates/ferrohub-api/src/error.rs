@@ -59,6 +59,10 @@ impl From<HubError> for ApiError {
             HubError::GatewayTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout"),
             HubError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "ThrottlingException"),
             HubError::QueueFull(..) => (StatusCode::FORBIDDEN, "DeviceMaximumQueueDepthExceeded"),
+            HubError::CertificateNotFound(_) => (StatusCode::NOT_FOUND, "CertificateNotFound"),
+            HubError::CertificateAlreadyExists(_) => {
+                (StatusCode::CONFLICT, "CertificateAlreadyExists")
+            }
         };
         Self {
             status,

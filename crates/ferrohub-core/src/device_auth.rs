@@ -4,7 +4,14 @@
 //! Rules (`spec/wire.md` §1, hostile group C): the hub is found by the username's host; the
 //! SAS `sr` must cover the identity's resource by whole path segments; without `skn` the
 //! token must be signed by the identity's own primary or secondary key; with `skn` by that
-//! policy's key, and the policy must grant DeviceConnect; `se` must be in the future.
+//! policy's key, and the policy must grant DeviceConnect; `se` must be in the future; a hub
+//! with `disableDeviceSAS` refuses SAS from devices (not modules, as in IoT Hub).
+//!
+//! Certificates (hostile C11): the TLS layer has already checked the handshake signature and,
+//! for anything not self-signed, that the chain leads to a verified CA of some hub. Here a
+//! `selfSigned` identity needs its thumbprint; a `certificateAuthority` identity needs the
+//! chain to lead to a verified CA of *its own* hub, a leaf that is not a CA, and a subject
+//! CN equal to the device id (`deviceId/moduleId` for a module, as IoT Hub expects).
 
 use std::time::Duration;
 
@@ -43,6 +50,10 @@ pub enum DeviceAuthError {
     AddressNotAllowed,
     #[error("the identity is disabled")]
     Disabled,
+    #[error(
+        "device SAS authentication is disabled for this hub (disableDeviceSAS); the device must use an X.509 certificate"
+    )]
+    DeviceSasDisabled,
     #[error("the registry is unavailable: {0}")]
     Unavailable(String),
 }
@@ -54,6 +65,8 @@ pub enum AuthMethod {
     Policy,
     /// A self-signed device certificate matched by thumbprint.
     Certificate,
+    /// A device certificate issued under one of the hub's verified CA certificates.
+    CertificateAuthority,
 }
 
 /// A successful device authentication.
@@ -78,7 +91,10 @@ impl AuthenticatedDevice {
         let (scope, kind, issuer) = match self.method {
             AuthMethod::DeviceKey => (scope, "sas", "iothub"),
             AuthMethod::Policy => ("hub", "sas", "iothub"),
-            AuthMethod::Certificate => (scope, "x509Certificate", "external"),
+            // IoT Hub reports both X.509 kinds alike: the certificate was issued outside it.
+            AuthMethod::Certificate | AuthMethod::CertificateAuthority => {
+                (scope, "x509Certificate", "external")
+            }
         };
         format!(
             r#"{{"scope":"{scope}","type":"{kind}","issuer":"{issuer}","acceptingIpFilterRule":null}}"#
@@ -86,14 +102,22 @@ impl AuthenticatedDevice {
     }
 }
 
-/// The device certificate presented in the TLS handshake.
+/// The device certificate presented in the TLS handshake, as the TLS layer judged it.
 #[derive(Debug, Clone, Copy)]
 pub struct CertificateCredentials<'a> {
     /// Hex SHA-1 and SHA-256 of the leaf certificate's DER.
     pub sha1: &'a str,
     pub sha256: &'a str,
-    /// Why the certificate cannot authenticate anyone (expired, a CA, ...), if so.
+    /// Why the certificate cannot authenticate anyone (malformed, outside its validity
+    /// period), if so.
     pub problem: Option<&'a str>,
+    /// The leaf's subject common name.
+    pub common_name: Option<&'a str>,
+    /// The leaf's basic constraints say CA:TRUE.
+    pub is_ca: bool,
+    /// Uppercase hex SHA-1 thumbprints of the verified CA certificates the chain was
+    /// verified to; empty for a self-signed certificate.
+    pub issuing_cas: &'a [String],
 }
 
 /// Thumbprints compare case-insensitively, ignoring `:` and spaces (as the portal shows them).
@@ -108,10 +132,29 @@ fn same_thumbprint(registered: &str, presented: &str) -> bool {
     !registered.is_empty() && registered == clean(presented)
 }
 
+/// IoT Hub's `selfSigned` authentication: the leaf's thumbprint must be the identity's
+/// primary or secondary thumbprint.
+fn check_thumbprint(
+    record: &DeviceRecord,
+    certificate: &CertificateCredentials<'_>,
+) -> Result<(), DeviceAuthError> {
+    let auth = &record.authentication;
+    let matches = [&auth.primary_thumbprint, &auth.secondary_thumbprint]
+        .into_iter()
+        .flatten()
+        .any(|t| same_thumbprint(t, certificate.sha1) || same_thumbprint(t, certificate.sha256));
+    if matches {
+        Ok(())
+    } else {
+        Err(DeviceAuthError::CertificateRejected(
+            "the certificate's thumbprint matches neither registered thumbprint".into(),
+        ))
+    }
+}
+
 impl Hub {
-    /// Authenticates a CONNECT without password by the device certificate (IoT Hub's
-    /// `selfSigned` authentication: the leaf's thumbprint must be the identity's primary or
-    /// secondary thumbprint).
+    /// Authenticates a CONNECT without password by the device certificate: `selfSigned`
+    /// identities by thumbprint, `certificateAuthority` identities by issuing CA and CN.
     pub async fn authenticate_device_certificate(
         &self,
         host: &str,
@@ -131,35 +174,61 @@ impl Hub {
             .await
             .map_err(|e| DeviceAuthError::Unavailable(e.to_string()))?
             .ok_or(DeviceAuthError::NotRegistered)?;
-        let auth = &record.authentication;
-        match auth.kind {
-            AuthenticationType::SelfSigned => {}
+        let method = match record.authentication.kind {
+            AuthenticationType::SelfSigned => {
+                check_thumbprint(&record, &certificate)?;
+                AuthMethod::Certificate
+            }
             AuthenticationType::CertificateAuthority => {
-                return Err(DeviceAuthError::CertificateRejected(
-                    "CA-signed device certificates are not supported by this ferrohub version; register the device as selfSigned with its thumbprint".into(),
-                ));
+                self.check_issued_by_hub_ca(&hub, identity, &certificate)?;
+                AuthMethod::CertificateAuthority
             }
             _ => return Err(DeviceAuthError::NoCredentials),
-        }
-        let matches = [&auth.primary_thumbprint, &auth.secondary_thumbprint]
-            .into_iter()
-            .flatten()
-            .any(|t| {
-                same_thumbprint(t, certificate.sha1) || same_thumbprint(t, certificate.sha256)
-            });
-        if !matches {
-            return Err(DeviceAuthError::CertificateRejected(
-                "the certificate's thumbprint matches neither registered thumbprint".into(),
-            ));
-        }
+        };
         self.check_enabled(&hub, &record).await?;
         Ok(AuthenticatedDevice {
             hub,
             identity: identity.clone(),
             generation_id: record.generation_id,
-            method: AuthMethod::Certificate,
+            method,
             valid_for: None,
         })
+    }
+
+    /// IoT Hub's CA-signed authentication, after the TLS layer verified the chain.
+    fn check_issued_by_hub_ca(
+        &self,
+        hub: &HubName,
+        identity: &Identity,
+        certificate: &CertificateCredentials<'_>,
+    ) -> Result<(), DeviceAuthError> {
+        // Checked against the current snapshot, so a CA deleted since the handshake no
+        // longer counts.
+        if !self
+            .trusted_cas()
+            .snapshot()
+            .vouches_for(hub, certificate.issuing_cas)
+        {
+            return Err(DeviceAuthError::CertificateRejected(
+                "the certificate is not issued under a verified CA certificate of this hub".into(),
+            ));
+        }
+        if certificate.is_ca {
+            return Err(DeviceAuthError::CertificateRejected(
+                "the certificate is a CA certificate (basic constraints CA:TRUE), which cannot authenticate a device".into(),
+            ));
+        }
+        let expected = match &identity.module_id {
+            Some(module) => format!("{}/{}", identity.device_id.as_str(), module.as_str()),
+            None => identity.device_id.as_str().to_owned(),
+        };
+        if certificate.common_name != Some(expected.as_str()) {
+            return Err(DeviceAuthError::CertificateRejected(format!(
+                "the certificate's subject CN {:?} is not the identity {expected:?}",
+                certificate.common_name.unwrap_or_default()
+            )));
+        }
+        Ok(())
     }
 
     /// Authenticates a CONNECT: `host` from the username, `password` the SAS token text.
@@ -174,6 +243,16 @@ impl Hub {
             .hub_for_host(host)
             .ok_or_else(|| DeviceAuthError::UnknownHub(host.to_owned()))?;
         let text = password.ok_or(DeviceAuthError::NoCredentials)?;
+        // IoT Hub's disableDeviceSAS covers devices (their keys and policy tokens alike), not
+        // modules, which have disableModuleSAS.
+        if identity.module_id.is_none()
+            && self
+                .directory()
+                .hub(&hub)
+                .is_some_and(|h| h.disable_device_sas)
+        {
+            return Err(DeviceAuthError::DeviceSasDisabled);
+        }
         let text = std::str::from_utf8(text)
             .map_err(|_| DeviceAuthError::MalformedToken("not UTF-8".into()))?;
         let token =

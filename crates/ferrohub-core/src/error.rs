@@ -33,6 +33,10 @@ pub enum HubError {
     Throttled(String),
     #[error("The cloud-to-device queue of {0} already holds its maximum of {1} messages")]
     QueueFull(String, usize),
+    #[error("The certificate {0} does not exist")]
+    CertificateNotFound(String),
+    #[error("A certificate named {0} already exists; replace it with its etag in If-Match")]
+    CertificateAlreadyExists(String),
 }
 
 impl From<StoreError> for HubError {

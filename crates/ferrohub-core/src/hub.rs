@@ -22,6 +22,7 @@ use crate::events::EventSequence;
 use crate::keys::generate_key;
 use crate::methods::PendingCalls;
 use crate::presence::Presence;
+use crate::trusted_cas::TrustedCas;
 use crate::twin_cache::TwinCache;
 
 /// Opens the telemetry log of one hub; the binary decides which backend.
@@ -47,6 +48,7 @@ struct Inner {
     pending_calls: PendingCalls,
     event_sequence: EventSequence,
     twin_cache: TwinCache,
+    trusted_cas: TrustedCas,
 }
 
 /// The hub handle.
@@ -94,9 +96,11 @@ impl Hub {
                 pending_calls: PendingCalls::default(),
                 event_sequence: EventSequence::default(),
                 twin_cache: TwinCache::default(),
+                trusted_cas: TrustedCas::default(),
             }),
         };
         hub.reload_directory().await?;
+        hub.rebuild_trusted_cas().await?;
         let default = hub.inner.config.default_hub.clone();
         if hub.directory().hub(&default).is_none() {
             let hostname = hub
@@ -152,7 +156,7 @@ impl Hub {
         Ok(record)
     }
 
-    async fn reload_directory(&self) -> Result<(), HubError> {
+    pub(crate) async fn reload_directory(&self) -> Result<(), HubError> {
         let hubs = self.store().hubs().await?;
         let mut policies = Vec::new();
         for h in &hubs {
@@ -183,6 +187,12 @@ impl Hub {
 
     pub fn presence(&self) -> &Presence {
         &self.inner.presence
+    }
+
+    /// Every hub's verified CA certificates; the TLS layer keeps a clone and reads its
+    /// snapshot per handshake.
+    pub fn trusted_cas(&self) -> &TrustedCas {
+        &self.inner.trusted_cas
     }
 
     pub(crate) fn pending_calls(&self) -> &PendingCalls {

@@ -12,6 +12,10 @@
 //! - [`events`]: connection-state, lifecycle and twin-change events into the log.
 //! - [`queries`]: `POST /devices/query` over twin documents (language in [`query`]).
 //! - [`presence`]: which connection holds which identity; takeover and revocation.
+//! - [`ca_certificates`]: each hub's CA certificates and their proof of possession
+//!   (parsing in [`certificate`]); [`trusted_cas`]: the verified ones, as the snapshot the
+//!   TLS layer reads.
+//! - [`hub_settings`]: per-hub settings such as `disableDeviceSAS`.
 //! - [`clock`], [`keys`], [`error`].
 //!
 //! Invariant: no MQTT, HTTP, SQL or NATS crate is imported here. Transports translate into
@@ -20,12 +24,15 @@
 #![forbid(unsafe_code)]
 
 pub mod c2d;
+pub mod ca_certificates;
+pub mod certificate;
 pub mod clock;
 pub mod device_auth;
 pub mod directory;
 pub mod error;
 pub mod events;
 pub mod hub;
+pub mod hub_settings;
 pub mod keys;
 pub mod methods;
 pub mod presence;
@@ -34,6 +41,7 @@ pub mod query;
 pub mod registry;
 pub mod service_auth;
 pub mod telemetry;
+pub mod trusted_cas;
 pub mod twin;
 mod twin_cache;
 pub mod twins;

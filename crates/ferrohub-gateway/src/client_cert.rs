@@ -1,21 +1,34 @@
-//! Device certificates: asked for in the TLS handshake, judged at CONNECT.
+//! Device certificates: asked for in the TLS handshake, judged partly there and partly at
+//! CONNECT.
 //!
-//! IoT Hub requests a client certificate in optional mode (SAS devices send none) and
-//! authorises it only when the CONNECT names the device. So the verifier here accepts any
-//! certificate whose handshake signature is genuine (the proof of possession, never skipped)
-//! and leaves the decision to authentication: the leaf's SHA-1 and SHA-256 thumbprints are
-//! compared with the device's registered ones, and the certificate must be in its validity
-//! period. A thumbprint pins one exact certificate, so its basic constraints do not matter:
-//! `openssl req -x509`, which the Azure tutorials use, marks its output `CA:TRUE`, and IoT
-//! Hub accepts such certificates for thumbprint authentication.
+//! IoT Hub requests a client certificate in optional mode (SAS devices send none). The
+//! handshake always checks the handshake signature (the proof of possession, never
+//! skipped). Then:
+//!
+//! - A self-signed leaf (its issuer is its subject and its own key signed it) is let
+//!   through: only a thumbprint can vouch for it, and that is checked at CONNECT, when the
+//!   device is known. A thumbprint pins one exact certificate, so its basic constraints do
+//!   not matter: `openssl req -x509`, which the Azure tutorials use, marks its output
+//!   `CA:TRUE`, and IoT Hub accepts such certificates for thumbprint authentication.
+//! - Any other chain must lead to a verified CA certificate of some hub
+//!   ([`crate::client_chain`]); otherwise the handshake fails with a TLS alert (hostile C11:
+//!   untrusted chain, missing intermediate, CA without proof of possession). Which hub's CA
+//!   it reached, the leaf's CN, its basic constraints and its dates are left for CONNECT.
+//!
+//! The trusted CAs change at run time; the verifier reads the hub's current snapshot on
+//! every handshake.
 
 use std::sync::Arc;
 
+use ferrohub_core::trusted_cas::{TrustedCaSet, TrustedCas};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use x509_parser::certificate::X509Certificate;
+
+use crate::client_chain::{Validity, issuing_cas};
 
 /// What authentication needs to know about the device's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,22 +37,41 @@ pub struct ClientCertificate {
     pub sha1: String,
     /// Uppercase hex SHA-256 of the leaf's DER.
     pub sha256: String,
-    /// Why the certificate cannot authenticate anyone (expired, a CA, malformed), if it can't.
+    /// Why the certificate cannot authenticate anyone (malformed, expired, not yet valid).
     pub problem: Option<String>,
+    /// The leaf's subject common name.
+    pub common_name: Option<String>,
+    /// The leaf's basic constraints say CA:TRUE.
+    pub is_ca: bool,
+    /// Thumbprints of the verified CAs the chain leads to; empty for a self-signed leaf.
+    pub issuing_cas: Vec<String>,
 }
 
-/// Accepts any client certificate with a valid handshake signature; see the module docs.
+/// The client-certificate verifier; see the module docs.
 #[derive(Debug)]
 pub struct DeviceCertVerifier {
     algorithms: WebPkiSupportedAlgorithms,
+    trusted: TrustedCas,
 }
 
 impl DeviceCertVerifier {
-    pub fn new(provider: &CryptoProvider) -> Arc<Self> {
+    pub fn new(provider: &CryptoProvider, trusted: TrustedCas) -> Arc<Self> {
         Arc::new(Self {
             algorithms: provider.signature_verification_algorithms,
+            trusted,
         })
     }
+}
+
+fn parse<'a>(der: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>, String> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, cert)| cert)
+        .map_err(|e| format!("the certificate is malformed: {e}"))
+}
+
+/// Issued by itself and signed by its own key.
+fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
+    cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok()
 }
 
 impl ClientCertVerifier for DeviceCertVerifier {
@@ -58,13 +90,33 @@ impl ClientCertVerifier for DeviceCertVerifier {
     fn verify_client_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        // Only a certificate that parses is let through; trust is decided at CONNECT.
-        webpki::EndEntityCert::try_from(end_entity)
-            .map(|_| ClientCertVerified::assertion())
-            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))
+        let leaf = parse(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        if is_self_signed(&leaf) {
+            return Ok(ClientCertVerified::assertion());
+        }
+        let reached = issuing_cas(
+            &leaf,
+            end_entity,
+            intermediates,
+            &self.trusted.snapshot(),
+            self.algorithms.all,
+            now,
+        );
+        if reached.is_empty() {
+            tracing::debug!(
+                subject = %leaf.subject(),
+                issuer = %leaf.issuer(),
+                "client certificate refused: its chain leads to no verified CA certificate"
+            );
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ));
+        }
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -94,32 +146,66 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// Thumbprints and validity of the leaf certificate a device presented.
+/// What CONNECT needs from the chain a device presented in a completed handshake (`chain`
+/// is the leaf first, then what the device sent with it); `None` without a certificate.
 pub fn inspect(
-    leaf: &CertificateDer<'_>,
+    chain: &[CertificateDer<'_>],
+    trusted: &TrustedCaSet,
     algorithms: &WebPkiSupportedAlgorithms,
     now: UnixTime,
-) -> ClientCertificate {
-    let sha1 = hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, leaf).as_ref());
-    let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, leaf).as_ref());
-    ClientCertificate {
+) -> Option<ClientCertificate> {
+    let (leaf_der, intermediates) = chain.split_first()?;
+    let sha1 =
+        hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, leaf_der).as_ref());
+    let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, leaf_der).as_ref());
+    let leaf = match parse(leaf_der) {
+        Ok(leaf) => leaf,
+        Err(problem) => {
+            return Some(ClientCertificate {
+                sha1,
+                sha256,
+                problem: Some(problem),
+                common_name: None,
+                is_ca: false,
+                issuing_cas: Vec::new(),
+            });
+        }
+    };
+    let issuing_cas = if is_self_signed(&leaf) {
+        Vec::new()
+    } else {
+        issuing_cas(&leaf, leaf_der, intermediates, trusted, algorithms.all, now)
+    };
+    Some(ClientCertificate {
         sha1,
         sha256,
-        problem: check_self_signed(leaf, algorithms, now).err(),
-    }
+        problem: validity_problem(&leaf, now),
+        common_name: leaf
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned),
+        is_ca: leaf.is_ca(),
+        issuing_cas,
+    })
 }
 
-/// The certificate must parse and be within its validity period now.
-fn check_self_signed(
-    leaf: &CertificateDer<'_>,
-    _algorithms: &WebPkiSupportedAlgorithms,
-    _now: UnixTime,
-) -> Result<(), String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf)
-        .map_err(|e| format!("the certificate is malformed: {e}"))?;
-    if cert.validity().is_valid() {
-        Ok(())
+/// The certificate must be within its validity period now.
+fn validity_problem(leaf: &X509Certificate<'_>, now: UnixTime) -> Option<String> {
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = Validity::of(leaf);
+    if now < validity.not_before {
+        Some(format!(
+            "the certificate is not valid before {}",
+            leaf.validity().not_before
+        ))
+    } else if now > validity.not_after {
+        Some(format!(
+            "the certificate expired at {}",
+            leaf.validity().not_after
+        ))
     } else {
-        Err("the certificate is expired or not yet valid".to_owned())
+        None
     }
 }

@@ -358,6 +358,9 @@ impl Connection {
                     sha1: &cert.sha1,
                     sha256: &cert.sha256,
                     problem: cert.problem.as_deref(),
+                    common_name: cert.common_name.as_deref(),
+                    is_ca: cert.is_ca,
+                    issuing_cas: &cert.issuing_cas,
                 };
                 self.hub
                     .authenticate_device_certificate(&req.username.host, &req.identity, credentials)
@@ -489,6 +492,7 @@ fn connack_code(e: &DeviceAuthError) -> ConnectReturnCode {
         | DeviceAuthError::PolicyLacksDeviceConnect(_)
         | DeviceAuthError::NotRegistered
         | DeviceAuthError::CertificateRejected(_)
+        | DeviceAuthError::DeviceSasDisabled
         | DeviceAuthError::AddressNotAllowed => ConnectReturnCode::NotAuthorized,
     }
 }

@@ -1,6 +1,8 @@
 //! Listeners and connection drivers.
 //!
-//! - [`client_cert`]: device certificates (optional in the handshake, judged at CONNECT).
+//! - [`client_cert`]: device certificates (optional in the handshake; self-signed ones are
+//!   judged at CONNECT, others must chain to a verified CA before the handshake completes).
+//! - [`client_chain`]: which verified CA certificates a device's chain leads to.
 //! - [`tls`]: the rustls server configuration (TLS 1.2 ECDHE+AEAD and TLS 1.3, ring only).
 //! - [`mqtt_listener`]: accepts TCP, runs the TLS handshake under a deadline, spawns a driver.
 //! - [`driver`]: the thin loop that feeds bytes to a `DeviceSession`, carries out its hub
@@ -16,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client_cert;
+pub mod client_chain;
 pub mod driver;
 pub mod https_listener;
 pub mod ip_filter;

@@ -77,20 +77,18 @@ pub async fn serve_mqtt(
             };
             // Boxed, so the task holds only the state it needs at each stage (handshake or
             // connection) rather than room for both.
-            let client_cert = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|leaf| {
-                    let algorithms =
-                        rustls::crypto::ring::default_provider().signature_verification_algorithms;
-                    crate::client_cert::inspect(
-                        leaf,
-                        &algorithms,
-                        rustls::pki_types::UnixTime::now(),
-                    )
-                });
+            // The chain is judged again against the current trusted CAs: CONNECT needs to
+            // know which hub's CA it reached, and a CA deleted since the handshake is gone.
+            let client_cert = stream.get_ref().1.peer_certificates().and_then(|chain| {
+                let algorithms =
+                    rustls::crypto::ring::default_provider().signature_verification_algorithms;
+                crate::client_cert::inspect(
+                    chain,
+                    &hub.trusted_cas().snapshot(),
+                    &algorithms,
+                    rustls::pki_types::UnixTime::now(),
+                )
+            });
             Box::pin(drive(stream, peer, client_cert, hub, config, shutdown)).await;
         });
         // Reap finished connection tasks so the set does not grow with history.

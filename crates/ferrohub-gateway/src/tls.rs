@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use ferrohub_core::trusted_cas::TrustedCas;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -14,14 +15,16 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
-/// Builds the server configuration from a certificate chain and its key.
+/// Builds the server configuration from a certificate chain and its key; device
+/// certificates that are not self-signed must chain to one of `trusted` (read per handshake).
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    trusted: TrustedCas,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // Devices may present a certificate (X.509 authentication); it is optional, as in IoT Hub.
-    let verifier = crate::client_cert::DeviceCertVerifier::new(&provider);
+    let verifier = crate::client_cert::DeviceCertVerifier::new(&provider, trusted);
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)

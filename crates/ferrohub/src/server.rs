@@ -122,7 +122,11 @@ pub async fn start(
     for h in hub.directory().hubs() {
         hub.log_for(&h.name)?;
     }
-    let https_tls = tls::server_config(options.identity.chain, options.identity.key)?;
+    let https_tls = tls::server_config(
+        options.identity.chain,
+        options.identity.key,
+        hub.trusted_cas().clone(),
+    )?;
     let mqtt_tls = tls::mqtt_config(&https_tls);
     // One config for both device listeners, so they share the authentication throttle.
     let ip_filter = Arc::new(options.ip_filter);

@@ -1,0 +1,49 @@
+//! Per-hub settings that IoT Hub keeps on the hub resource itself, changed through our hub
+//! extension. Today one: `disableDeviceSAS`.
+
+use ferrohub_protocol::HubName;
+use ferrohub_store::{HubRecord, StoreError};
+
+use crate::error::HubError;
+use crate::hub::Hub;
+
+/// The settings a caller changes; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubSettingsUpdate {
+    /// IoT Hub's `disableDeviceSAS`: refuse SAS tokens (device keys and policy tokens) from
+    /// device identities at CONNECT; certificates still work, modules are not affected.
+    pub disable_device_sas: Option<bool>,
+}
+
+impl Hub {
+    /// The hub's record as the directory holds it.
+    pub fn hub_record(&self, hub: &HubName) -> Result<HubRecord, HubError> {
+        self.directory()
+            .hub(hub)
+            .ok_or_else(|| HubError::HubNotFound(hub.to_string()))
+    }
+
+    /// Applies `update`, durably, then refreshes the directory every CONNECT consults.
+    pub async fn update_hub_settings(
+        &self,
+        hub: &HubName,
+        update: HubSettingsUpdate,
+    ) -> Result<HubRecord, HubError> {
+        let current = self.hub_record(hub)?;
+        let record = HubRecord {
+            disable_device_sas: update
+                .disable_device_sas
+                .unwrap_or(current.disable_device_sas),
+            ..current
+        };
+        self.store()
+            .update_hub(record.clone())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => HubError::HubNotFound(hub.to_string()),
+                other => other.into(),
+            })?;
+        self.reload_directory().await?;
+        Ok(record)
+    }
+}
