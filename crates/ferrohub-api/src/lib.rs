@@ -12,7 +12,10 @@
 //! - [`methods`]: direct method invocation (`POST /twins/{id}/methods`).
 //! - [`telemetry`]: our extension for reading the built-in telemetry endpoint (NDJSON stream,
 //!   consumer groups, checkpoints).
-//! - [`hubs`]: our extension for creating hubs.
+//! - [`hubs`]: our extension for creating hubs and changing their settings
+//!   (`disableDeviceSAS`).
+//! - [`certificates`]: our extension for each hub's CA certificates and their proof of
+//!   possession (ARM's certificates resource).
 //! - [`openapi`]: `/openapi.json`, checked against the router by a test.
 //!
 //! Invariant: a 2xx is sent only after the change it reports is durable in the store.
@@ -21,6 +24,7 @@
 
 pub mod auth;
 pub mod c2d;
+pub mod certificates;
 pub mod devices;
 pub mod error;
 pub mod hubs;

@@ -10,7 +10,10 @@ use axum::routing::{delete, get, post, put};
 use ferrohub_core::Hub;
 
 use crate::error::ApiError;
-use crate::{c2d, devices, hubs, methods, modules, openapi, query, statistics, telemetry, twins};
+use crate::{
+    c2d, certificates, devices, hubs, methods, modules, openapi, query, statistics, telemetry,
+    twins,
+};
 
 /// Renders the Prometheus text exposition; supplied by the binary, which owns the recorder.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
@@ -60,6 +63,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/ferrohub/consumer-groups/{name}"),
     ("post", "/ferrohub/consumer-groups/{name}/checkpoints"),
     ("post", "/ferrohub/hubs"),
+    ("get", "/ferrohub/hubs/{name}"),
+    ("patch", "/ferrohub/hubs/{name}"),
+    ("get", "/ferrohub/certificates"),
+    ("get", "/ferrohub/certificates/{name}"),
+    ("put", "/ferrohub/certificates/{name}"),
+    ("delete", "/ferrohub/certificates/{name}"),
+    (
+        "post",
+        "/ferrohub/certificates/{name}/generateVerificationCode",
+    ),
+    ("post", "/ferrohub/certificates/{name}/verify"),
 ];
 
 pub fn router(state: ApiState) -> Router {
@@ -131,6 +145,28 @@ pub fn router(state: ApiState) -> Router {
             post(telemetry::commit_checkpoints),
         )
         .route("/ferrohub/hubs", post(hubs::create_hub))
+        .route(
+            "/ferrohub/hubs/{name}",
+            get(hubs::get_hub).patch(hubs::update_hub),
+        )
+        .route(
+            "/ferrohub/certificates",
+            get(certificates::list_certificates),
+        )
+        .route(
+            "/ferrohub/certificates/{name}",
+            get(certificates::get_certificate)
+                .put(certificates::put_certificate)
+                .delete(certificates::delete_certificate),
+        )
+        .route(
+            "/ferrohub/certificates/{name}/generateVerificationCode",
+            post(certificates::generate_verification_code),
+        )
+        .route(
+            "/ferrohub/certificates/{name}/verify",
+            post(certificates::verify_certificate),
+        )
         .fallback(not_found)
         .with_state(state)
 }
