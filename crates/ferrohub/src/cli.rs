@@ -49,6 +49,9 @@ pub enum Command {
     /// Device identities.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The hub's CA certificates, for CA-signed X.509 devices (upload, proof of possession).
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Print a device or module SAS token.
     SasToken(SasTokenArgs),
     /// Print telemetry from the built-in endpoint, like `az iot hub monitor-events`.
@@ -113,6 +116,43 @@ pub enum HubCommand {
         #[arg(long)]
         hostname: String,
     },
+    /// Show a hub and its settings as JSON.
+    Show { name: String },
+    /// Change a hub's settings (with the hub's owner policy from --data-dir, unless
+    /// --connection-string is given).
+    Update {
+        name: String,
+        /// Refuse SAS tokens from device identities (IoT Hub's disableDeviceSAS); X.509
+        /// devices still connect.
+        #[arg(long, action = clap::ArgAction::Set)]
+        disable_device_sas: Option<bool>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// List the hub's CA certificates.
+    List,
+    /// Show one as JSON (with its PEM).
+    Show { name: String },
+    /// Upload a CA certificate (PEM or DER file); it must then be verified.
+    Upload {
+        name: String,
+        file: PathBuf,
+        /// Mark it verified without a proof of possession (as ARM allows).
+        #[arg(long)]
+        verified: bool,
+        /// Replace a certificate of that name (its proof of possession starts over).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Print a new verification code: sign a certificate with CN=<code> using the CA's key,
+    /// then run `ferrohub ca verify`.
+    VerificationCode { name: String },
+    /// Complete the proof of possession with the certificate signed for the code.
+    Verify { name: String, file: PathBuf },
+    /// Delete a CA certificate; devices it vouched for can no longer connect.
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]

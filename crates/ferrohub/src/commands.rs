@@ -2,6 +2,7 @@
 //! `hub connection-string` and `config default` work on the data directory itself.
 
 pub mod c2d;
+pub mod ca;
 pub mod context;
 pub mod device;
 pub mod hub;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(&ctx, args).await,
         Command::Hub(cmd) => hub::run(&ctx, cmd).await,
         Command::Device(cmd) => device::run(&ctx, cmd).await,
+        Command::Ca(cmd) => ca::run(&ctx, cmd).await,
         Command::SasToken(args) => sas_token::run(&ctx, args).await,
         Command::Monitor(args) => monitor::run(&ctx, args).await,
         Command::Method(cmd) => method::run(&ctx, cmd).await,

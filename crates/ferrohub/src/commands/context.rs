@@ -93,6 +93,20 @@ impl Context {
         }
     }
 
+    /// A REST client acting for `hub`: with --connection-string as given, otherwise with
+    /// that hub's owner policy from the data directory. It dials the same address as
+    /// `client` and verifies the server under the same name, so a hub whose host name does
+    /// not resolve from here can still be managed.
+    pub async fn client_for_hub(&self, hub: &str) -> anyhow::Result<ApiClient> {
+        let mut client = self.client().await?;
+        if self.connection_string.is_none() {
+            client.credentials = self
+                .connection_string_from_data_dir(Some(hub), "iothubowner")
+                .await?;
+        }
+        Ok(client)
+    }
+
     /// A REST client for the configured hub.
     pub async fn client(&self) -> anyhow::Result<ApiClient> {
         let credentials = self.credentials().await?;

@@ -1,10 +1,11 @@
-//! `ferrohub hub connection-string|create`.
+//! `ferrohub hub connection-string|create|show|update`.
 
 use hyper::Method;
 use serde_json::json;
 
 use super::context::Context;
 use crate::cli::HubCommand;
+use crate::client::segment;
 
 pub async fn run(ctx: &Context, cmd: HubCommand) -> anyhow::Result<()> {
     match cmd {
@@ -31,6 +32,35 @@ pub async fn run(ctx: &Context, cmd: HubCommand) -> anyhow::Result<()> {
                 "(with the generated certificate, restart `ferrohub serve` so it also covers {hostname})"
             );
             println!("{}", cs.to_text());
+        }
+        HubCommand::Show { name } => {
+            let client = ctx.client_for_hub(&name).await?;
+            let r = client
+                .call_ok(
+                    Method::GET,
+                    &format!("/ferrohub/hubs/{}", segment(&name)),
+                    None,
+                )
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&r.json()?)?);
+        }
+        HubCommand::Update {
+            name,
+            disable_device_sas,
+        } => {
+            let mut body = json!({});
+            if let Some(disabled) = disable_device_sas {
+                body["disableDeviceSAS"] = json!(disabled);
+            }
+            let client = ctx.client_for_hub(&name).await?;
+            let r = client
+                .call_ok(
+                    Method::PATCH,
+                    &format!("/ferrohub/hubs/{}", segment(&name)),
+                    Some(body),
+                )
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&r.json()?)?);
         }
     }
     Ok(())
