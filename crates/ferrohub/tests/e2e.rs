@@ -12,6 +12,8 @@ mod support;
 mod auth;
 #[path = "e2e/c2d.rs"]
 mod c2d;
+#[path = "e2e/certs.rs"]
+mod certs;
 #[path = "e2e/connect_rules.rs"]
 mod connect_rules;
 #[path = "e2e/framing.rs"]
@@ -32,3 +34,5 @@ mod twins;
 mod websocket;
 #[path = "e2e/x509.rs"]
 mod x509;
+#[path = "e2e/x509_ca.rs"]
+mod x509_ca;

@@ -1,51 +1,19 @@
 //! Hostile group C11 and X.509 (self-signed, thumbprint) device authentication.
 
-use std::sync::Arc;
-
-use bytes::BytesMut;
-use ferrohub_mqtt::{Connect, ConnectReturnCode, Packet};
+use ferrohub_mqtt::{ConnectReturnCode, Packet};
 use hyper::Method;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::json;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
+use crate::certs::{
+    Issued, Spec, Version, code, connect_packet, self_signed, sha1_hex, tls_with_chain,
+};
 use crate::support::{HOST, Next, RawClient, TestServer};
 
-struct DeviceCert {
-    der: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
+fn certificate(cn: &str, days: (i64, i64), ca: bool) -> Issued {
+    self_signed(Spec { cn, days, ca })
 }
 
-fn certificate(cn: &str, days_from_now: (i64, i64), ca: bool) -> DeviceCert {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    let now = time::OffsetDateTime::now_utc();
-    params.not_before = now + time::Duration::days(days_from_now.0);
-    params.not_after = now + time::Duration::days(days_from_now.1);
-    if ca {
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    } else {
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    }
-    let cert = params.self_signed(&key).unwrap();
-    DeviceCert {
-        der: cert.der().clone(),
-        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    }
-}
-
-fn sha1_hex(der: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-async fn register_self_signed(s: &TestServer, id: &str, thumbprint: &str) {
+pub async fn register_self_signed(s: &TestServer, id: &str, thumbprint: &str) {
     s.api()
         .call_ok(
             Method::PUT,
@@ -56,52 +24,24 @@ async fn register_self_signed(s: &TestServer, id: &str, thumbprint: &str) {
         .unwrap();
 }
 
-async fn connect_with_cert(
+/// Connects presenting `cert` alone and sends CONNECT (with `password`, if any).
+pub async fn connect_with_cert(
     s: &TestServer,
-    cert: &DeviceCert,
+    cert: &Issued,
     client_id: &str,
     password: Option<String>,
 ) -> (RawClient, Next) {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::pem::PemObject::pem_file_iter(s.ca()).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(vec![cert.der.clone()], cert.key.clone_key())
+    let mut raw = tls_with_chain(
+        s,
+        vec![cert.der.clone()],
+        cert.private_key(),
+        Version::Tls13,
+    )
+    .await
     .unwrap();
-    let tcp = TcpStream::connect(s.mqtt_addr).await.unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from(HOST).unwrap(), tcp)
-        .await
-        .unwrap();
-    let mut raw = RawClient {
-        tls,
-        buf: BytesMut::new(),
-    };
-    raw.send(&Packet::Connect(Connect {
-        protocol_level: 4,
-        clean_session: true,
-        keep_alive: 60,
-        client_id: client_id.into(),
-        will: None,
-        username: Some(format!("{HOST}/{client_id}/?api-version=2021-04-12")),
-        password: password.map(Into::into),
-    }))
-    .await;
+    raw.send(&connect_packet(client_id, HOST, password)).await;
     let answer = raw.next().await;
     (raw, answer)
-}
-
-fn code(next: &Next) -> ConnectReturnCode {
-    match next {
-        Next::Packet(Packet::ConnAck(a)) => a.code,
-        other => panic!("expected CONNACK, got {other:?}"),
-    }
 }
 
 #[tokio::test]
