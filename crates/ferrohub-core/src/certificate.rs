@@ -151,6 +151,78 @@ mod tests {
         );
     }
 
+    struct Made {
+        der: Vec<u8>,
+        pem: String,
+        key: rcgen::KeyPair,
+        params: rcgen::CertificateParams,
+    }
+
+    fn make(cn: &str, issuer: Option<&Made>) -> Made {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = match issuer {
+            Some(i) => params
+                .signed_by(&key, &rcgen::Issuer::from_params(&i.params, &i.key))
+                .unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        Made {
+            der: cert.der().to_vec(),
+            pem: cert.pem(),
+            key,
+            params,
+        }
+    }
+
+    #[test]
+    fn pem_and_base64_der_read_the_same_with_iot_hub_facts() {
+        let ca = make("My Root", None);
+        let from_pem = parse_certificate(&ca.pem).unwrap();
+        let from_der = parse_certificate(&BASE64.encode(&ca.der)).unwrap();
+        assert_eq!(from_pem, from_der);
+        assert_eq!(from_pem.der, ca.der);
+        assert_eq!(from_pem.subject, "CN=My Root");
+        assert_eq!(from_pem.thumbprint, sha1_thumbprint(&ca.der));
+        assert_eq!(from_pem.thumbprint.len(), 40);
+        assert!(
+            from_pem
+                .thumbprint
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn only_a_certificate_named_after_the_code_and_signed_by_the_ca_proves_possession() {
+        let ca = make("root", None);
+        let impostor = make("root", None);
+        let good = make("CODE123", Some(&ca));
+        assert_eq!(
+            check_proof_of_possession(&ca.der, &good.pem, "CODE123"),
+            Ok(())
+        );
+        assert_eq!(
+            check_proof_of_possession(&ca.der, &good.pem, "OTHER"),
+            Err(ProofError::WrongCommonName {
+                found: Some("CODE123".into())
+            })
+        );
+        let forged = make("CODE123", Some(&impostor));
+        assert_eq!(
+            check_proof_of_possession(&ca.der, &forged.pem, "CODE123"),
+            Err(ProofError::NotSignedByCa)
+        );
+        assert!(matches!(
+            check_proof_of_possession(&ca.der, "garbage", "CODE123"),
+            Err(ProofError::Unreadable(_))
+        ));
+    }
+
     #[test]
     fn pem_output_wraps_base64_at_64_columns() {
         let pem = to_pem(&[0u8; 100]);

@@ -217,3 +217,141 @@ impl Walk<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ferrohub_protocol::HubName;
+    use ferrohub_store::CaCertificateName;
+
+    struct Made {
+        der: CertificateDer<'static>,
+        key: rcgen::KeyPair,
+        params: rcgen::CertificateParams,
+    }
+
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
+    fn make(cn: &str, ca: bool, days: (i64, i64), issuer: Option<&Made>) -> Made {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.not_before = time::OffsetDateTime::from_unix_timestamp(NOW + days.0 * DAY).unwrap();
+        params.not_after = time::OffsetDateTime::from_unix_timestamp(NOW + days.1 * DAY).unwrap();
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let cert = match issuer {
+            Some(i) => params
+                .signed_by(&key, &rcgen::Issuer::from_params(&i.params, &i.key))
+                .unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        Made {
+            der: cert.der().clone(),
+            key,
+            params,
+        }
+    }
+
+    fn trusted(cas: &[(&Made, i64)]) -> TrustedCaSet {
+        TrustedCaSet {
+            cas: cas
+                .iter()
+                .enumerate()
+                .map(|(i, (ca, not_after))| TrustedCa {
+                    hub: HubName::new("h").unwrap(),
+                    name: CaCertificateName::new(format!("ca{i}")).unwrap(),
+                    thumbprint: format!("T{i}"),
+                    der: ca.der.to_vec(),
+                    not_after: *not_after,
+                })
+                .collect(),
+        }
+    }
+
+    fn reached(leaf: &Made, intermediates: &[&Made], set: &TrustedCaSet) -> Vec<String> {
+        let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        let (_, parsed_leaf) = x509_parser::parse_x509_certificate(&leaf.der).unwrap();
+        let intermediates: Vec<CertificateDer<'static>> =
+            intermediates.iter().map(|c| c.der.clone()).collect();
+        issuing_cas(
+            &parsed_leaf,
+            &leaf.der,
+            &intermediates,
+            set,
+            algorithms.all,
+            unix_time(NOW),
+        )
+    }
+
+    #[test]
+    fn a_chain_reaches_its_root_only_with_its_intermediate() {
+        let root = make("root", true, (-10, 100), None);
+        let intermediate = make("intermediate", true, (-10, 100), Some(&root));
+        let leaf = make("dev", false, (-1, 10), Some(&intermediate));
+        let set = trusted(&[(&root, NOW + 100 * DAY)]);
+        assert_eq!(reached(&leaf, &[&intermediate], &set), ["T0"]);
+        assert!(reached(&leaf, &[], &set).is_empty());
+    }
+
+    #[test]
+    fn every_trusted_ca_on_the_way_is_reported() {
+        let root = make("root", true, (-10, 100), None);
+        let intermediate = make("intermediate", true, (-10, 100), Some(&root));
+        let leaf = make("dev", false, (-1, 10), Some(&intermediate));
+        let set = trusted(&[(&root, NOW + 100 * DAY), (&intermediate, NOW + 100 * DAY)]);
+        let mut found = reached(&leaf, &[&intermediate], &set);
+        found.sort();
+        assert_eq!(found, ["T0", "T1"]);
+    }
+
+    #[test]
+    fn an_expired_trusted_ca_vouches_for_nobody() {
+        let root = make("root", true, (-10, 100), None);
+        let leaf = make("dev", false, (-1, 10), Some(&root));
+        assert!(reached(&leaf, &[], &trusted(&[(&root, NOW - 1)])).is_empty());
+    }
+
+    #[test]
+    fn a_leaf_outside_its_dates_still_reaches_its_ca_so_connect_can_say_why() {
+        let root = make("root", true, (-100, 100), None);
+        let expired = make("dev", false, (-30, -1), Some(&root));
+        let future = make("dev", false, (2, 30), Some(&root));
+        let set = trusted(&[(&root, NOW + 100 * DAY)]);
+        assert_eq!(reached(&expired, &[], &set), ["T0"]);
+        assert_eq!(reached(&future, &[], &set), ["T0"]);
+    }
+
+    #[test]
+    fn a_leaf_marked_ca_is_followed_through_ca_intermediates_by_signature() {
+        let root = make("root", true, (-10, 100), None);
+        let intermediate = make("intermediate", true, (-10, 100), Some(&root));
+        let ca_leaf = make("dev", true, (-1, 10), Some(&intermediate));
+        let set = trusted(&[(&root, NOW + 100 * DAY)]);
+        assert_eq!(reached(&ca_leaf, &[&intermediate], &set), ["T0"]);
+        assert!(reached(&ca_leaf, &[], &set).is_empty());
+        // An intermediate that is not a CA issues nothing.
+        let not_ca = make("intermediate", false, (-10, 100), Some(&root));
+        let under_not_ca = make("dev", true, (-1, 10), Some(&not_ca));
+        assert!(reached(&under_not_ca, &[&not_ca], &set).is_empty());
+    }
+
+    #[test]
+    fn a_walk_through_many_look_alike_issuers_ends_without_reaching_anything() {
+        let root = make("root", true, (-10, 100), None);
+        // 40 CA certificates with the same subject, each claiming to issue the next.
+        let look_alikes: Vec<Made> = (0..40)
+            .map(|_| make("loop", true, (-10, 100), None))
+            .collect();
+        let ca_leaf = make("dev", true, (-1, 10), Some(&look_alikes[0]));
+        let refs: Vec<&Made> = look_alikes.iter().collect();
+        let set = trusted(&[(&root, NOW + 100 * DAY)]);
+        // Each look-alike names the leaf's issuer, only one signed it, none leads to the root.
+        assert!(reached(&ca_leaf, &refs, &set).is_empty());
+    }
+}
