@@ -126,3 +126,95 @@ fn config_default_prints_a_valid_commented_file() {
     let parsed: toml::Value = toml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     assert_eq!(parsed["mqtt_port"].as_integer(), Some(8883));
 }
+
+/// A CA (or, with `issuer`, a certificate it signed) made with rcgen: (certificate, key).
+fn test_certificate(
+    cn: &str,
+    issuer: Option<&(rcgen::Certificate, rcgen::KeyPair)>,
+) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = match issuer {
+        Some((ca, ca_key)) => {
+            let issuer = rcgen::Issuer::from_ca_cert_der(ca.der(), ca_key).unwrap();
+            params.signed_by(&key, &issuer).unwrap()
+        }
+        None => params.self_signed(&key).unwrap(),
+    };
+    (cert, key)
+}
+
+#[test]
+fn ca_certificates_and_hub_settings_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = start(d);
+    let root = test_certificate("cli root", None);
+    let root_pem = d.join("root.pem");
+    std::fs::write(&root_pem, root.0.pem()).unwrap();
+    let root_path = root_pem.to_str().unwrap();
+
+    let uploaded: serde_json::Value =
+        serde_json::from_str(&ok(cli(d, &["ca", "upload", "root", root_path]))).unwrap();
+    assert_eq!(uploaded["properties"]["isVerified"], false);
+    let thumbprint = uploaded["properties"]["thumbprint"].as_str().unwrap();
+    assert!(ok(cli(d, &["ca", "list"])).starts_with(&format!("root\tunverified\t{thumbprint}\t")));
+
+    let code = ok(cli(d, &["ca", "verification-code", "root"]));
+    let proof = test_certificate(code.trim(), Some(&root));
+    // The proof as a binary DER file: the CLI sends it base64-encoded.
+    let proof_der = d.join("proof.der");
+    std::fs::write(&proof_der, proof.0.der()).unwrap();
+    assert_eq!(
+        ok(cli(
+            d,
+            &["ca", "verify", "root", proof_der.to_str().unwrap()]
+        ))
+        .trim(),
+        "verified root"
+    );
+    assert!(ok(cli(d, &["ca", "list"])).starts_with("root\tverified\t"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(cli(d, &["ca", "show", "root"]))).unwrap();
+    assert_eq!(shown["properties"]["isVerified"], true);
+
+    let again = cli(d, &["ca", "upload", "root", root_path]);
+    assert!(!again.status.success(), "a second upload does not replace");
+    let replaced: serde_json::Value = serde_json::from_str(&ok(cli(
+        d,
+        &["ca", "upload", "root", root_path, "--replace"],
+    )))
+    .unwrap();
+    assert_eq!(replaced["properties"]["isVerified"], false);
+    assert_eq!(ok(cli(d, &["ca", "delete", "root"])).trim(), "deleted root");
+    let gone = cli(d, &["ca", "show", "root"]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("does not exist"));
+
+    let updated: serde_json::Value = serde_json::from_str(&ok(cli(
+        d,
+        &["hub", "update", "default", "--disable-device-sas", "true"],
+    )))
+    .unwrap();
+    assert_eq!(updated["disableDeviceSAS"], true);
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(cli(d, &["hub", "show", "default"]))).unwrap();
+    assert_eq!(shown["disableDeviceSAS"], true);
+    // Another hub is changed with its own owner policy from the data directory.
+    ok(cli(
+        d,
+        &["hub", "create", "plant2", "--hostname", "plant2.local"],
+    ));
+    let plant2: serde_json::Value = serde_json::from_str(&ok(cli(
+        d,
+        &["hub", "update", "plant2", "--disable-device-sas", "true"],
+    )))
+    .unwrap();
+    assert_eq!(plant2["name"], "plant2");
+    assert_eq!(plant2["disableDeviceSAS"], true);
+    drop(server);
+}
