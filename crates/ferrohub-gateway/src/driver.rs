@@ -24,10 +24,11 @@ use ferrohub_protocol::session::{
 use ferrohub_protocol::topic::{RequestId, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::client_cert::ClientCertificate;
+pub use crate::read_into::ReadInto;
 use crate::shutdown::Shutdown;
 
 /// Per-connection settings, and what connections share.
@@ -39,6 +40,14 @@ pub struct DriverConfig {
     pub throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
     /// The IP filter; a refused address gets CONNACK 5 (as any unauthorised device).
     pub ip_filter: std::sync::Arc<crate::ip_filter::IpFilter>,
+}
+
+/// What the transport knows about the client before CONNECT.
+#[derive(Debug)]
+pub struct Transport {
+    pub peer: SocketAddr,
+    /// The certificate presented in the TLS handshake, if any (X.509 authentication).
+    pub client_cert: Option<ClientCertificate>,
 }
 
 type Append = Pin<Box<dyn Future<Output = (Ticket, TelemetryOutcome)> + Send>>;
@@ -70,18 +79,17 @@ struct Connection {
 
 /// Runs one device connection to its end.
 pub async fn drive<S>(
-    stream: S,
-    peer: SocketAddr,
-    client_cert: Option<ClientCertificate>,
+    mut stream: S,
+    transport: Transport,
     hub: Hub,
     config: DriverConfig,
     mut shutdown: Shutdown,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: ReadInto + AsyncWrite + Unpin + Send,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    // Small: idle connections are the common case; reads grow it as packets need.
-    let mut input = BytesMut::with_capacity(256);
+    // Empty: idle connections are the common case; reads fill it as packets arrive, and it
+    // is released again whenever every buffered packet has been decoded.
+    let mut input = BytesMut::new();
     let mut output = BytesMut::new();
     let mut conn = Connection {
         session: DeviceSession::new(Instant::now(), config.session.clone()),
@@ -92,9 +100,9 @@ pub async fn drive<S>(
         lease: None,
         events: None,
         appends: FuturesOrdered::new(),
-        peer,
+        peer: transport.peer,
         throttle: config.throttle.clone(),
-        client_cert,
+        client_cert: transport.client_cert,
         ip_filter: config.ip_filter.clone(),
     };
     metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
@@ -103,10 +111,14 @@ pub async fn drive<S>(
     let mut armed: Option<Instant> = None;
     let reason = loop {
         conn.decode_buffered(&mut input, &config.limits).await;
+        if input.is_empty() {
+            // Release what the last packets left (idle connections hold no buffer).
+            input = BytesMut::new();
+        }
         conn.process_requests().await;
         // A client that stops reading would otherwise pin this task in a blocked write
         // forever (hostile cases E5/E6): give up on it after WRITE_TIMEOUT.
-        match tokio::time::timeout(WRITE_TIMEOUT, conn.flush(&mut writer, &mut output)).await {
+        match tokio::time::timeout(WRITE_TIMEOUT, conn.flush(&mut stream, &mut output)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(peer = %conn.peer, error = %e, "write failed");
@@ -146,7 +158,7 @@ pub async fn drive<S>(
             Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
                 conn.session.handle_telemetry_result(Instant::now(), ticket, outcome);
             }
-            read = reader.read_buf(&mut input), if reading => match read {
+            read = std::future::poll_fn(|cx| stream.poll_read_into(cx, &mut input)), if reading => match read {
                 Ok(0) | Err(_) => conn.session.handle_transport_closed(Instant::now()),
                 Ok(_) => {}
             },
@@ -156,8 +168,8 @@ pub async fn drive<S>(
     conn.process_requests().await;
     while conn.appends.next().await.is_some() {}
     let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-        let _ = conn.flush(&mut writer, &mut output).await;
-        let _ = writer.shutdown().await;
+        let _ = conn.flush(&mut stream, &mut output).await;
+        let _ = stream.shutdown().await;
     })
     .await;
     if let Some(lease) = &conn.lease {
@@ -208,7 +220,8 @@ impl Connection {
         if !output.is_empty() {
             writer.write_all(output).await?;
             writer.flush().await?;
-            output.clear();
+            // Released rather than cleared: most connections are idle between packets.
+            *output = BytesMut::new();
         }
         Ok(())
     }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use ferrohub_core::Hub;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
-use crate::driver::{DriverConfig, drive};
+use crate::driver::{DriverConfig, Transport, drive};
 use crate::shutdown::Shutdown;
+use crate::tls_stream::TlsStream;
 
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,7 +26,6 @@ pub async fn serve_mqtt(
     config: DriverConfig,
     mut shutdown: Shutdown,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -53,14 +52,16 @@ pub async fn serve_mqtt(
         }
         let _ = socket.set_nodelay(true);
         metrics::counter!("ferrohub_mqtt_connections_accepted_total").increment(1);
-        let acceptor = acceptor.clone();
+        let tls = Arc::clone(&tls);
         let hub = hub.clone();
         let config = config.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
+            // The handshake and the connection are separate boxed futures, so the task holds
+            // only the state of the stage it is in rather than room for both.
             let handshake = Box::pin(tokio::time::timeout(
                 HANDSHAKE_TIMEOUT,
-                acceptor.accept(socket),
+                TlsStream::accept(socket, tls),
             ));
             let stream = match handshake.await {
                 Ok(Ok(s)) => s,
@@ -75,11 +76,9 @@ pub async fn serve_mqtt(
                     return;
                 }
             };
-            // Boxed, so the task holds only the state it needs at each stage (handshake or
-            // connection) rather than room for both.
             // The chain is judged again against the current trusted CAs: CONNECT needs to
             // know which hub's CA it reached, and a CA deleted since the handshake is gone.
-            let client_cert = stream.get_ref().1.peer_certificates().and_then(|chain| {
+            let client_cert = stream.peer_certificates().and_then(|chain| {
                 let algorithms =
                     rustls::crypto::ring::default_provider().signature_verification_algorithms;
                 crate::client_cert::inspect(
@@ -89,7 +88,8 @@ pub async fn serve_mqtt(
                     rustls::pki_types::UnixTime::now(),
                 )
             });
-            Box::pin(drive(stream, peer, client_cert, hub, config, shutdown)).await;
+            let transport = Transport { peer, client_cert };
+            Box::pin(drive(stream, transport, hub, config, shutdown)).await;
         });
         // Reap finished connection tasks so the set does not grow with history.
         while connections.try_join_next().is_some() {}

@@ -18,7 +18,7 @@ use axum::routing::get;
 use ferrohub_core::Hub;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::driver::{DriverConfig, drive};
+use crate::driver::{DriverConfig, Transport, drive};
 use crate::shutdown::Shutdown;
 
 /// The client's address, set per connection by the HTTPS listener.
@@ -90,10 +90,13 @@ async fn bridge(mut socket: WebSocket, peer: SocketAddr, state: WsState) {
     let (driver_side, pump_side) = tokio::io::duplex(PIPE_BYTES);
     // Certificate authentication over WebSockets is not offered: the HTTPS listener does not
     // pass the handshake's certificate through to the upgraded connection.
+    let transport = Transport {
+        peer,
+        client_cert: None,
+    };
     let driver = tokio::spawn(drive(
         driver_side,
-        peer,
-        None,
+        transport,
         state.hub,
         state.config,
         state.shutdown,
