@@ -4,6 +4,8 @@
 //!   judged at CONNECT, others must chain to a verified CA before the handshake completes).
 //! - [`client_chain`]: which verified CA certificates a device's chain leads to.
 //! - [`tls`]: the rustls server configuration (TLS 1.2 ECDHE+AEAD and TLS 1.3, ring only).
+//! - [`server_cert`]: the server certificate chosen per handshake by SNI; certificates for
+//!   hubs created after start are issued on first use (signing is asked of the binary).
 //! - [`mqtt_listener`]: accepts TCP, runs the TLS handshake under a deadline, spawns a driver.
 //! - [`driver`]: the thin loop that feeds bytes to a `DeviceSession`, carries out its hub
 //!   requests, and writes its packets. No IoT Hub rule lives here; they live in the session.
@@ -23,6 +25,7 @@ pub mod driver;
 pub mod https_listener;
 pub mod ip_filter;
 pub mod mqtt_listener;
+pub mod server_cert;
 pub mod shutdown;
 pub mod throttle;
 pub mod tls;
