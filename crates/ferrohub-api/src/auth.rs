@@ -25,10 +25,13 @@ impl FromRequestParts<ApiState> for Principal {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let host = addressed_host(parts);
-        let principal = state.hub.authenticate_service(header, host).inspect_err(|e| {
-            metrics::counter!("ferrohub_service_auth_failures_total").increment(1);
-            tracing::info!(reason = %e, "service request refused");
-        })?;
+        let principal = state
+            .hub
+            .authenticate_service(header, host)
+            .inspect_err(|e| {
+                metrics::counter!("ferrohub_service_auth_failures_total").increment(1);
+                tracing::info!(reason = %e, "service request refused");
+            })?;
         Ok(Self(principal))
     }
 }

@@ -233,7 +233,12 @@ mod tests {
         let own = ca.leaf(&["iot.example.com"]);
         let leaf = own.chain[0].clone();
         let resolver = ServerCertResolver::provided(own.chain, own.key).unwrap();
-        for name in [None, Some("new.hub"), Some("iot.example.com"), Some("other")] {
+        for name in [
+            None,
+            Some("new.hub"),
+            Some("iot.example.com"),
+            Some("other"),
+        ] {
             assert_eq!(leaf_of(&resolver.choose(name)), leaf, "{name:?}");
         }
     }
@@ -243,7 +248,12 @@ mod tests {
         let ca = Arc::new(TestCa::new(vec!["new.hub"]));
         let resolver = development(&ca);
         let start = leaf_of(&resolver.start);
-        for name in [None, Some("LocalHost"), Some("alias.local"), Some("not-a-hub")] {
+        for name in [
+            None,
+            Some("LocalHost"),
+            Some("alias.local"),
+            Some("not-a-hub"),
+        ] {
             assert_eq!(leaf_of(&resolver.choose(name)), start, "{name:?}");
         }
         assert_eq!(ca.issued.load(Ordering::SeqCst), 0);

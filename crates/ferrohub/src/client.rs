@@ -176,7 +176,10 @@ impl ApiClient {
             .header("host", host)
             .header("authorization", self.token()?)
             .header("content-type", "application/json");
-        for (name, value) in headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("host")) {
+        for (name, value) in headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
+        {
             request = request.header(*name, value);
         }
         Ok(sender.send_request(request.body(Full::new(body))?).await?)

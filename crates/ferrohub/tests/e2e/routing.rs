@@ -74,7 +74,11 @@ async fn a_hub_created_while_running_is_served_a_certificate_for_its_name_on_bot
     let start = start_leaf(&s);
     // Before the hub exists its name is nobody's: the start certificate, which the
     // client refuses for that name.
-    assert!(presented_leaf(&s, s.https_addr, dns(HUB_B_HOST)).await.is_err());
+    assert!(
+        presented_leaf(&s, s.https_addr, dns(HUB_B_HOST))
+            .await
+            .is_err()
+    );
     let hub_b = create_hub_b(&s).await;
 
     let over_https = presented_leaf(&s, s.https_addr, dns(HUB_B_HOST))
@@ -147,10 +151,7 @@ async fn with_host(client: &ApiClient, path: &str, host: &str) -> (StatusCode, S
     let status = response.status();
     if !status.is_success() {
         let body = collect(response).await.unwrap();
-        let message = body.json().unwrap()["Message"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let message = body.json().unwrap()["Message"].as_str().unwrap().to_owned();
         return (status, message);
     }
     // The telemetry stream never ends; the status is all that matters here.
@@ -195,12 +196,22 @@ async fn a_request_for_a_hub_by_host_needs_a_token_of_that_hub() {
     let (status, _) = with_host(&token_b, "/devices/only-in-b", HUB_B_HOST).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = with_host(&token_a, "/devices/only-in-b", HOST).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the default hub has no such device");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the default hub has no such device"
+    );
 
     // An IP address, localhost or a name that is no hub's: the token's hub serves, as
     // when a local back end dials 127.0.0.1.
     let ip = s.https_addr.to_string();
-    for host in [ip.as_str(), "127.0.0.1", "localhost", "[::1]:443", "elsewhere.example"] {
+    for host in [
+        ip.as_str(),
+        "127.0.0.1",
+        "localhost",
+        "[::1]:443",
+        "elsewhere.example",
+    ] {
         let (status, message) = with_host(&token_b, "/devices/only-in-b", host).await;
         assert_eq!(status, StatusCode::OK, "Host {host}: {message}");
         let (status, _) = with_host(&token_b, "/ferrohub/hubs/plant2", host).await;
