@@ -132,7 +132,8 @@ pub fn ensure_dev_identity(
     })
 }
 
-/// Loads a user-supplied (or generated) chain and key.
+/// Loads a chain and key the operator supplied (`--tls-cert`, `--tls-key`); it is served
+/// for every name, since we cannot sign another like it.
 pub fn load_identity(cert: &Path, key: &Path) -> anyhow::Result<ServerIdentity> {
     let chain = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("cannot read {}", cert.display()))?
