@@ -4,6 +4,7 @@
 //! store whenever a hub or policy changes. Host names compare case-insensitively (DNS rules).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::RwLock;
 
 use ferrohub_protocol::HubName;
@@ -56,6 +57,17 @@ impl Directory {
         state.by_host.get(&host).cloned()
     }
 
+    /// The hub a connection or request is addressed to by the name it dialled (HTTP `Host`,
+    /// TLS SNI). An IP address or `localhost` names no hub, even when `localhost` is a hub's
+    /// host name: local development dials 127.0.0.1 or localhost for every hub, so those
+    /// requests are routed by their credentials instead.
+    pub fn hub_addressed_by(&self, host: &str) -> Option<HubName> {
+        if !names_a_hub(host) {
+            return None;
+        }
+        self.hub_for_host(host)
+    }
+
     pub fn hub(&self, name: &HubName) -> Option<HubRecord> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         state.hubs.iter().find(|h| &h.name == name).cloned()
@@ -98,9 +110,40 @@ pub fn strip_port(host: &str) -> &str {
     }
 }
 
+/// Whether `host` (port allowed) can name a hub when dialled: not an IP literal, not
+/// `localhost`.
+pub fn names_a_hub(host: &str) -> bool {
+    let host = strip_port(host);
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let bare = bare.strip_suffix('.').unwrap_or(bare);
+    !(bare.is_empty() || bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_addresses_and_localhost_name_no_hub() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:8443",
+            "[::1]:443",
+            "::1",
+            "LocalHost",
+            "localhost:443",
+            "localhost.",
+            "",
+        ] {
+            assert!(!names_a_hub(host), "{host}");
+        }
+        for host in ["hub.example", "HUB.example:443", "localhost.example"] {
+            assert!(names_a_hub(host), "{host}");
+        }
+    }
 
     #[test]
     fn ports_are_stripped_from_host_names() {

@@ -3,6 +3,12 @@
 //!
 //! `sr` is the hub's host name (Python may append `:port`, encoded), `skn` names the policy,
 //! and the signature must come from that policy's primary or secondary key.
+//!
+//! Which hub a request is for: the hub its `Host` names, when it names one (IoT Hub is one
+//! host per hub, and a token for another hub is refused there too); otherwise, for IP
+//! addresses, `localhost` and unknown names (local development dials 127.0.0.1), the hub
+//! the token's `sr` names. The transport passes the host as plain text; this module knows
+//! nothing of HTTP.
 
 use ferrohub_protocol::HubName;
 use ferrohub_protocol::sas::SasToken;
@@ -42,6 +48,15 @@ pub enum ServiceAuthError {
     Malformed(String),
     #[error("no hub answers to the token's resource {0}")]
     UnknownHub(String),
+    #[error(
+        "the SAS token is for another hub: its resource {resource} names the hub {token_hub}, but the request was sent to {host}, the hub {addressed_hub}"
+    )]
+    OtherHub {
+        resource: String,
+        token_hub: HubName,
+        host: String,
+        addressed_hub: HubName,
+    },
     #[error("the token does not name a shared access policy (skn)")]
     NoPolicy,
     #[error("the shared access policy {0} does not exist")]
@@ -55,18 +70,32 @@ pub enum ServiceAuthError {
 }
 
 impl Hub {
+    /// Authenticates the `Authorization` header of a request sent to `host` (the HTTP
+    /// `Host`, if the request had one).
     pub fn authenticate_service(
         &self,
         authorization: Option<&str>,
+        host: Option<&str>,
     ) -> Result<ServicePrincipal, ServiceAuthError> {
         let text = authorization.ok_or(ServiceAuthError::Missing)?;
         let token =
             SasToken::parse(text).map_err(|e| ServiceAuthError::Malformed(e.to_string()))?;
-        let host = strip_port(token.resource.split('/').next().unwrap_or_default());
+        let resource_host = strip_port(token.resource.split('/').next().unwrap_or_default());
         let hub = self
             .directory()
-            .hub_for_host(host)
+            .hub_for_host(resource_host)
             .ok_or_else(|| ServiceAuthError::UnknownHub(token.resource.clone()))?;
+        if let Some(host) = host
+            && let Some(addressed_hub) = self.directory().hub_addressed_by(host)
+            && addressed_hub != hub
+        {
+            return Err(ServiceAuthError::OtherHub {
+                resource: token.resource.clone(),
+                token_hub: hub,
+                host: host.to_owned(),
+                addressed_hub,
+            });
+        }
         let name = token.key_name.clone().ok_or(ServiceAuthError::NoPolicy)?;
         let policy = self
             .directory()

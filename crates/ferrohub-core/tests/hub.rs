@@ -352,3 +352,43 @@ async fn persistent_sessions_come_back_unless_the_device_asks_for_a_clean_one() 
         "a deleted device's session is gone (hostile case D9)"
     );
 }
+
+#[tokio::test]
+async fn a_service_request_is_for_the_hub_its_host_names_else_for_the_hub_its_token_names() {
+    use ferrohub_core::service_auth::ServiceAuthError;
+    let f = fixture().await;
+    let b = HubName::new("b").unwrap();
+    f.hub.create_hub(&b, "B.test").await.unwrap();
+    let owner_token = |hub: &HubName, resource: &str| {
+        let key = f.hub.directory().policy(hub, "iothubowner").unwrap();
+        let expiry = u64::try_from(f.clock.now_unix() + 60).unwrap();
+        ferrohub_protocol::sas::sign(resource, &key.primary_key, expiry, Some("iothubowner"))
+            .unwrap()
+    };
+    let token_b = owner_token(&b, "b.test");
+    let token_main = owner_token(&f.name, "hub.test");
+
+    let for_b = f
+        .hub
+        .authenticate_service(Some(&token_b), Some("b.test:443"));
+    assert_eq!(for_b.unwrap().hub, b);
+    let err = f
+        .hub
+        .authenticate_service(Some(&token_main), Some("B.TEST"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceAuthError::OtherHub { token_hub, addressed_hub, .. }
+            if *token_hub == f.name && *addressed_hub == b),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("for another hub"), "{err}");
+    for host in [
+        None,
+        Some("127.0.0.1:8443"),
+        Some("localhost"),
+        Some("nowhere.test"),
+    ] {
+        let principal = f.hub.authenticate_service(Some(&token_b), host).unwrap();
+        assert_eq!(principal.hub, b, "{host:?}");
+    }
+}

@@ -2,12 +2,15 @@
 //!
 //! rustls with the ring provider only (chosen here, in one place). TLS 1.2 with ECDHE and
 //! AEAD suites (rustls offers nothing weaker) because the Python SDK pins TLS 1.2, and TLS 1.3.
+//! The certificate is picked per handshake by [`ServerCertResolver`] (SNI).
 
 use std::sync::Arc;
 
 use ferrohub_core::trusted_cas::TrustedCas;
 use rustls::ServerConfig;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::crypto::CryptoProvider;
+
+use crate::server_cert::ServerCertResolver;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
@@ -15,20 +18,24 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
-/// Builds the server configuration from a certificate chain and its key; device
-/// certificates that are not self-signed must chain to one of `trusted` (read per handshake).
+/// The one crypto provider of the server.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the server configuration around the certificate resolver; device certificates
+/// that are not self-signed must chain to one of `trusted` (read per handshake).
 pub fn server_config(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    certificates: Arc<ServerCertResolver>,
     trusted: TrustedCas,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     // Devices may present a certificate (X.509 authentication); it is optional, as in IoT Hub.
     let verifier = crate::client_cert::DeviceCertVerifier::new(&provider, trusted);
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(certificates);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     // No session resumption: devices reconnect rarely, and tickets cost a stored session
     // per handshake plus the time to issue them.
@@ -37,7 +44,8 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The same certificate, without ALPN, for the MQTT port (devices send no ALPN, or `mqtt`).
+/// The same certificates (the same resolver, so what it issued is shared), without ALPN,
+/// for the MQTT port (devices send no ALPN, or `mqtt`).
 pub fn mqtt_config(https: &ServerConfig) -> Arc<ServerConfig> {
     let mut config = https.clone();
     config.alpn_protocols.clear();

@@ -112,7 +112,8 @@ impl ApiClient {
         self.send_with_headers(method, path, body, &[]).await
     }
 
-    /// Like `send`, with extra headers (such as `If-Match`).
+    /// Like `send`, with extra headers (such as `If-Match`, or a `Host` other than the
+    /// hub's host name).
     pub async fn send_with_headers(
         &self,
         method: Method,
@@ -153,7 +154,11 @@ impl ApiClient {
                 self.address
             )
         })?;
-        let host = self.credentials.host_name.clone();
+        // The hub's host name, as the service SDKs send it; a caller's own `Host` wins.
+        let host = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+            .map_or_else(|| self.credentials.host_name.clone(), |(_, v)| v.clone());
         let name = ServerName::try_from(self.server_name.clone())
             .with_context(|| format!("{} is not a valid server name", self.server_name))?;
         let tls = TlsConnector::from(self.tls.clone())
@@ -171,7 +176,10 @@ impl ApiClient {
             .header("host", host)
             .header("authorization", self.token()?)
             .header("content-type", "application/json");
-        for (name, value) in headers {
+        for (name, value) in headers
+            .iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
+        {
             request = request.header(*name, value);
         }
         Ok(sender.send_request(request.body(Full::new(body))?).await?)

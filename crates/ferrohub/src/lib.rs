@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: the layered settings (defaults, `ferrohub.toml`, `FERROHUB_*`, flags).
 //! - [`pki`]: the development CA and server certificate in the data directory.
+//! - [`hub_certificates`]: certificates for hubs created while running, issued by that CA
+//!   when a TLS handshake first names them.
 //! - [`server`]: `run(...)` wires store, log, hub, gateway and API on bound listeners, so a
 //!   test boots a real server on port 0.
 //! - [`client`]: a small HTTPS client of our own REST API, trusting the data dir's CA.
@@ -16,5 +18,6 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod connection_string;
+pub mod hub_certificates;
 pub mod pki;
 pub mod server;

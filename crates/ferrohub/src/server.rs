@@ -16,6 +16,7 @@ use ferrohub_core::{Hub, HubConfig, HubError};
 use ferrohub_gateway::driver::DriverConfig;
 use ferrohub_gateway::https_listener::serve_https;
 use ferrohub_gateway::mqtt_listener::serve_mqtt;
+use ferrohub_gateway::server_cert::ServerCertResolver;
 use ferrohub_gateway::shutdown::Shutdown;
 use ferrohub_gateway::tls;
 use ferrohub_log::{LogConfig, SegmentLog, TelemetryLog};
@@ -23,6 +24,7 @@ use ferrohub_protocol::HubName;
 use ferrohub_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
+use crate::hub_certificates::DevHubCertificates;
 use crate::pki::ServerIdentity;
 
 /// The name of the hub that exists by default.
@@ -122,11 +124,8 @@ pub async fn start(
     for h in hub.directory().hubs() {
         hub.log_for(&h.name)?;
     }
-    let https_tls = tls::server_config(
-        options.identity.chain,
-        options.identity.key,
-        hub.trusted_cas().clone(),
-    )?;
+    let certificates = server_certificates(options.identity, &hub)?;
+    let https_tls = tls::server_config(certificates, hub.trusted_cas().clone())?;
     let mqtt_tls = tls::mqtt_config(&https_tls);
     // One config for both device listeners, so they share the authentication throttle.
     let ip_filter = Arc::new(options.ip_filter);
@@ -172,6 +171,27 @@ pub async fn start(
         }
     });
     Ok(RunningServer { hub, task })
+}
+
+/// The certificate resolver both listeners share: the operator's certificate for every
+/// name, or the development certificate plus certificates for hubs created later.
+fn server_certificates(
+    identity: ServerIdentity,
+    hub: &Hub,
+) -> anyhow::Result<Arc<ServerCertResolver>> {
+    let resolver = match identity.ca {
+        None => ServerCertResolver::provided(identity.chain, identity.key),
+        Some(ca) => ServerCertResolver::development(
+            identity.chain,
+            identity.key,
+            Arc::new(DevHubCertificates {
+                hub: hub.clone(),
+                ca,
+            }),
+        ),
+    }
+    .context("the server certificate and key do not form a usable pair")?;
+    Ok(Arc::new(resolver))
 }
 
 /// Serves until `shutdown` fires, then stops accepting, closes connections after their

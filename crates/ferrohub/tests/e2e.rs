@@ -26,6 +26,8 @@ mod methods;
 mod query;
 #[path = "e2e/registry.rs"]
 mod registry;
+#[path = "e2e/routing.rs"]
+mod routing;
 #[path = "e2e/telemetry.rs"]
 mod telemetry;
 #[path = "e2e/twins.rs"]

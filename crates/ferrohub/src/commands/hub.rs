@@ -28,9 +28,6 @@ pub async fn run(ctx: &Context, cmd: HubCommand) -> anyhow::Result<()> {
                 .connection_string_from_data_dir(Some(&name), "iothubowner")
                 .await?;
             println!("created hub {name} at {hostname}");
-            println!(
-                "(with the generated certificate, restart `ferrohub serve` so it also covers {hostname})"
-            );
             println!("{}", cs.to_text());
         }
         HubCommand::Show { name } => {

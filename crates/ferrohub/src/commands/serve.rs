@@ -156,7 +156,8 @@ fn print_banner(hub: &ferrohub_core::Hub, config: &ServeConfig, record: &ServerR
 }
 
 /// The configured host names plus those of every hub created earlier, so the development
-/// certificate covers all hubs (a hub created while running is covered after a restart).
+/// certificate covers all hubs (a hub created while running gets its own certificate on its
+/// first handshake; see `hub_certificates`).
 async fn certificate_names(config: &ServeConfig) -> Vec<String> {
     use ferrohub_store::HubCatalog;
     let mut names = config.hostnames.clone();
