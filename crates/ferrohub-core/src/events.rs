@@ -142,7 +142,7 @@ impl Hub {
         identity: &Identity,
     ) -> (
         crate::presence::ConnectionLease,
-        tokio::sync::mpsc::Receiver<ferrohub_protocol::session::HubEvent>,
+        crate::mailbox::EventReceiver,
     ) {
         self.presence()
             .register_then(hub, identity, self.now(), |took_over| {

@@ -34,6 +34,7 @@ pub mod events;
 pub mod hub;
 pub mod hub_settings;
 pub mod keys;
+pub mod mailbox;
 pub mod methods;
 pub mod presence;
 pub mod queries;

@@ -15,7 +15,9 @@ use ferrohub_protocol::session::HubEvent;
 use ferrohub_protocol::topic::Subscription;
 use ferrohub_protocol::{DeviceId, HubName, Identity};
 use time::OffsetDateTime;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
+
+use crate::mailbox::{EventReceiver, EventSender, mailbox};
 
 /// Events queued for one connection (kicks, method calls, desired patches). Overflow policy:
 /// `send` refuses the event; a method call then fails as DeviceNotOnline and a desired patch
@@ -29,7 +31,7 @@ type Key = (HubName, Identity);
 #[derive(Debug)]
 struct Slot {
     generation: u64,
-    events: mpsc::Sender<HubEvent>,
+    events: EventSender,
     /// What the connection subscribed to (decides whether methods can reach it).
     subscriptions: BTreeSet<Subscription>,
 }
@@ -67,7 +69,7 @@ impl Presence {
         hub: &HubName,
         identity: &Identity,
         now: OffsetDateTime,
-    ) -> (ConnectionLease, mpsc::Receiver<HubEvent>) {
+    ) -> (ConnectionLease, EventReceiver) {
         self.register_then(hub, identity, now, |_| {})
     }
 
@@ -79,8 +81,8 @@ impl Presence {
         identity: &Identity,
         now: OffsetDateTime,
         on_connect: impl FnOnce(bool),
-    ) -> (ConnectionLease, mpsc::Receiver<HubEvent>) {
-        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    ) -> (ConnectionLease, EventReceiver) {
+        let (tx, rx) = mailbox(EVENT_QUEUE);
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let key = (hub.clone(), identity.clone());
         let old = {
@@ -294,7 +296,7 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH;
         let (old, mut old_rx) = p.register(&hub, &id, now);
         let (new, _new_rx) = p.register(&hub, &id, now);
-        assert_eq!(old_rx.try_recv().ok(), Some(HubEvent::TakenOver));
+        assert_eq!(old_rx.try_recv(), Some(HubEvent::TakenOver));
         // The old connection's release must not evict the new holder.
         p.release(&old, now);
         assert_eq!(p.connected_devices(&hub), 1);
@@ -311,8 +313,8 @@ mod tests {
         let (_a, mut rx_a) = p.register(&hub, &id, now);
         let (_b, mut rx_b) = p.register(&hub, &module, now);
         p.revoke(&hub, &id.device_id, None, now);
-        assert_eq!(rx_a.try_recv().ok(), Some(HubEvent::Revoked));
-        assert_eq!(rx_b.try_recv().ok(), Some(HubEvent::Revoked));
+        assert_eq!(rx_a.try_recv(), Some(HubEvent::Revoked));
+        assert_eq!(rx_b.try_recv(), Some(HubEvent::Revoked));
         assert!(!p.state(&hub, &id).unwrap().connected);
     }
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use ferrohub_core::Hub;
 use ferrohub_core::device_auth::{AuthenticatedDevice, CertificateCredentials, DeviceAuthError};
+use ferrohub_core::mailbox::EventReceiver;
 use ferrohub_core::presence::ConnectionLease;
 use ferrohub_core::telemetry::TelemetrySink;
 use ferrohub_core::twins::DeviceTwinError;
@@ -25,7 +26,6 @@ use ferrohub_protocol::topic::{RequestId, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use crate::client_cert::ClientCertificate;
 pub use crate::read_into::ReadInto;
@@ -63,12 +63,12 @@ struct Connection {
     hub: Hub,
     session: DeviceSession,
     device: Option<AuthenticatedDevice>,
-    /// Where this device's telemetry goes, prepared once at CONNECT.
+    /// Where this device's telemetry goes, prepared at its first message.
     sink: Option<TelemetrySink>,
     /// When activity was last recorded in presence (at most once a second, not per message).
     activity_noted: Option<Instant>,
     lease: Option<ConnectionLease>,
-    events: Option<mpsc::Receiver<HubEvent>>,
+    events: Option<EventReceiver>,
     appends: FuturesOrdered<Append>,
     peer: SocketAddr,
     throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
@@ -179,7 +179,7 @@ pub async fn drive<S>(
     tracing::debug!(peer = %conn.peer, ?reason, "connection closed");
 }
 
-async fn recv_event(events: &mut Option<mpsc::Receiver<HubEvent>>) -> Option<HubEvent> {
+async fn recv_event(events: &mut Option<EventReceiver>) -> Option<HubEvent> {
     match events {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -414,16 +414,14 @@ impl Connection {
                 return;
             }
         };
-        let sink = match self.hub.telemetry_sink(&device) {
-            Ok(sink) => sink,
-            Err(e) => {
-                tracing::warn!(peer = %self.peer, error = %e, "the hub's telemetry log is unavailable");
-                self.session
-                    .handle_auth_result(now, Err(ConnectReturnCode::ServerUnavailable));
-                return;
-            }
-        };
-        self.sink = Some(sink);
+        // Checked now so a hub without a log refuses the CONNECT; the sink itself is built at
+        // the first message (see `start_append`).
+        if let Err(e) = self.hub.telemetry_sink(&device) {
+            tracing::warn!(peer = %self.peer, error = %e, "the hub's telemetry log is unavailable");
+            self.session
+                .handle_auth_result(now, Err(ConnectReturnCode::ServerUnavailable));
+            return;
+        }
         let (lease, events) = self.hub.connect_identity(&device.hub, &device.identity);
         self.lease = Some(lease);
         self.events = Some(events);
@@ -450,7 +448,22 @@ impl Connection {
                 .presence()
                 .note_activity(&device.hub, &device.identity, self.hub.now());
         }
+        if self.sink.is_none() {
+            // Built at the first message, not at CONNECT: most devices sit idle, and the
+            // identity stamp is several strings per connection.
+            self.sink = self
+                .hub
+                .telemetry_sink(device)
+                .inspect_err(
+                    |e| tracing::error!(error = %e, "the hub's telemetry log is unavailable"),
+                )
+                .ok();
+        }
         let Some(sink) = &self.sink else {
+            self.appends.push_back(Box::pin(std::future::ready((
+                ticket,
+                TelemetryOutcome::Failed,
+            ))));
             return;
         };
         let append: Append = match sink.ingest(message) {

@@ -59,37 +59,42 @@ pub async fn serve_mqtt(
         connections.spawn(async move {
             // The handshake and the connection are separate boxed futures, so the task holds
             // only the state of the stage it is in rather than room for both.
-            let handshake = Box::pin(tokio::time::timeout(
-                HANDSHAKE_TIMEOUT,
-                TlsStream::accept(socket, tls),
-            ));
-            let stream = match handshake.await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
-                    return;
-                }
+            // In its own block, so the handshaken stream is moved into the boxed driver and
+            // the task keeps no room for it while the connection runs.
+            let driver = {
+                let handshake = Box::pin(tokio::time::timeout(
+                    HANDSHAKE_TIMEOUT,
+                    TlsStream::accept(socket, tls),
+                ));
+                let stream = match handshake.await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        metrics::counter!("ferrohub_tls_handshake_failures_total").increment(1);
+                        return;
+                    }
+                };
+                // The chain is judged again against the current trusted CAs: CONNECT needs to
+                // know which hub's CA it reached, and a CA deleted since the handshake is gone.
+                let client_cert = stream.peer_certificates().and_then(|chain| {
+                    let algorithms =
+                        rustls::crypto::ring::default_provider().signature_verification_algorithms;
+                    crate::client_cert::inspect(
+                        chain,
+                        &hub.trusted_cas().snapshot(),
+                        &algorithms,
+                        rustls::pki_types::UnixTime::now(),
+                    )
+                });
+                let transport = Transport { peer, client_cert };
+                Box::pin(drive(stream, transport, hub, config, shutdown))
             };
-            // The chain is judged again against the current trusted CAs: CONNECT needs to
-            // know which hub's CA it reached, and a CA deleted since the handshake is gone.
-            let client_cert = stream.peer_certificates().and_then(|chain| {
-                let algorithms =
-                    rustls::crypto::ring::default_provider().signature_verification_algorithms;
-                crate::client_cert::inspect(
-                    chain,
-                    &hub.trusted_cas().snapshot(),
-                    &algorithms,
-                    rustls::pki_types::UnixTime::now(),
-                )
-            });
-            let transport = Transport { peer, client_cert };
-            Box::pin(drive(stream, transport, hub, config, shutdown)).await;
+            driver.await;
         });
         // Reap finished connection tasks so the set does not grow with history.
         while connections.try_join_next().is_some() {}

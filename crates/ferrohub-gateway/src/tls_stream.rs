@@ -76,10 +76,8 @@ impl TlsStream {
         };
         loop {
             if let Err(e) = stream.process(None) {
-                // rustls queued an alert describing the failure: collect it (with no input, so
-                // nothing is processed twice) and send it if we can.
-                stream.incoming = Vec::new();
-                let _ = stream.process(None);
+                // rustls queued an alert describing the failure: send it if we can.
+                stream.collect_alert();
                 let _ = std::future::poll_fn(|cx| stream.poll_flush_outgoing(cx)).await;
                 return Err(tls_error(e));
             }
@@ -107,7 +105,18 @@ impl TlsStream {
             let UnbufferedStatus { mut discard, state } =
                 self.conn.process_tls_records(&mut self.incoming);
             let mut outcome = None;
-            match state? {
+            let state = match state {
+                Ok(state) => state,
+                Err(e) => {
+                    // The failed record is consumed too; rustls's handshake joiner keeps
+                    // positions in `incoming`, so nothing else may be removed from it.
+                    if discard > 0 {
+                        self.incoming.drain(..discard);
+                    }
+                    return Err(e);
+                }
+            };
+            match state {
                 ConnectionState::ReadTraffic(mut records) => {
                     while let Some(record) = records.next_record() {
                         let record = record?;
@@ -158,6 +167,18 @@ impl TlsStream {
                 }
                 return Ok(outcome);
             }
+        }
+    }
+
+    /// After an error: moves the alert rustls queued about it (if any) to `outgoing`. Only
+    /// pending output is taken; nothing received is processed again.
+    fn collect_alert(&mut self) {
+        if !self.conn.wants_write() {
+            return;
+        }
+        let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut self.incoming);
+        if let Ok(ConnectionState::EncodeTlsData(mut encoder)) = state {
+            let _ = encode_with(&mut self.outgoing, |out| encoder.encode(out));
         }
     }
 
