@@ -10,17 +10,20 @@
 //! "revoked"); `send` never blocks and refuses events beyond the capacity.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use ferrohub_protocol::session::HubEvent;
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    /// One permit is stored when nobody waits, so a wake-up between the receiver's check
-    /// and its wait is never lost.
-    ready: Notify,
+    /// Set (after the state changed) whenever there is something for the receiver: an event
+    /// or the sender's end. Lets the receiver's frequent empty polls skip the lock.
+    signalled: AtomicBool,
+    receiver: AtomicWaker,
 }
 
 #[derive(Debug)]
@@ -38,9 +41,17 @@ pub fn mailbox(capacity: usize) -> (EventSender, EventReceiver) {
             capacity,
             sender_gone: false,
         }),
-        ready: Notify::new(),
+        signalled: AtomicBool::new(false),
+        receiver: AtomicWaker::new(),
     });
     (EventSender(Arc::clone(&shared)), EventReceiver(shared))
+}
+
+impl Shared {
+    fn signal(&self) {
+        self.signalled.store(true, Ordering::Release);
+        self.receiver.wake();
+    }
 }
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
@@ -61,7 +72,7 @@ impl EventSender {
             }
             state.queue.push_back(event);
         }
-        self.0.ready.notify_one();
+        self.0.signal();
         Ok(())
     }
 }
@@ -69,7 +80,7 @@ impl EventSender {
 impl Drop for EventSender {
     fn drop(&mut self) {
         lock(&self.0).sender_gone = true;
-        self.0.ready.notify_one();
+        self.0.signal();
     }
 }
 
@@ -80,11 +91,18 @@ pub struct EventReceiver(Arc<Shared>);
 impl EventReceiver {
     /// The next event; `None` once the sender is gone and the queue is drained.
     pub async fn recv(&mut self) -> Option<HubEvent> {
-        loop {
-            if let Some(next) = self.try_next() {
-                return next;
-            }
-            self.0.ready.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<HubEvent>> {
+        if let Some(next) = self.try_next() {
+            return Poll::Ready(next);
+        }
+        self.0.receiver.register(cx.waker());
+        // A signal between the check and the registration would otherwise be missed.
+        match self.try_next() {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
         }
     }
 
@@ -95,7 +113,14 @@ impl EventReceiver {
 
     /// `Some(Some(event))`, `Some(None)` when closed and empty, `None` when it must wait.
     fn try_next(&mut self) -> Option<Option<HubEvent>> {
+        if !self.0.signalled.swap(false, Ordering::Acquire) {
+            return None;
+        }
         let mut state = lock(&self.0);
+        if state.queue.len() > 1 || (state.queue.len() == 1 && state.sender_gone) {
+            // More remains after this one: stay signalled.
+            self.0.signalled.store(true, Ordering::Release);
+        }
         match state.queue.pop_front() {
             Some(event) => {
                 if state.queue.is_empty() {
@@ -104,7 +129,10 @@ impl EventReceiver {
                 }
                 Some(Some(event))
             }
-            None if state.sender_gone => Some(None),
+            None if state.sender_gone => {
+                self.0.signalled.store(true, Ordering::Release);
+                Some(None)
+            }
             None => None,
         }
     }

@@ -1,13 +1,11 @@
 //! The per-connection driver: read, decode, feed the session, carry out its requests, write.
 //!
-//! It holds no IoT Hub rule of its own. Telemetry appends run concurrently in an ordered set,
+//! It holds no IoT Hub rule of its own. Telemetry appends run concurrently (see `appends`),
 //! so many messages share one fsync, and their results are fed back in arrival order; the
 //! session turns them into PUBACKs. When the connection ends, in-flight appends (and a Will)
 //! still complete before the task exits, so nothing acknowledged or promised is dropped.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -23,10 +21,9 @@ use ferrohub_protocol::session::{
     Ticket,
 };
 use ferrohub_protocol::topic::{RequestId, Subscription};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesOrdered;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::appends::{Append, Appends};
 use crate::client_cert::ClientCertificate;
 pub use crate::read_into::ReadInto;
 use crate::shutdown::Shutdown;
@@ -50,8 +47,6 @@ pub struct Transport {
     pub client_cert: Option<ClientCertificate>,
 }
 
-type Append = Pin<Box<dyn Future<Output = (Ticket, TelemetryOutcome)> + Send>>;
-
 /// How long one write to a client may block (its socket buffer full) before the client is
 /// considered gone. Cloud-to-device messages it had not acknowledged stay queued.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -69,7 +64,7 @@ struct Connection {
     activity_noted: Option<Instant>,
     lease: Option<ConnectionLease>,
     events: Option<EventReceiver>,
-    appends: FuturesOrdered<Append>,
+    appends: Appends,
     peer: SocketAddr,
     throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
     /// The certificate presented in the TLS handshake, if any (X.509 authentication).
@@ -99,7 +94,7 @@ pub async fn drive<S>(
         activity_noted: None,
         lease: None,
         events: None,
-        appends: FuturesOrdered::new(),
+        appends: Appends::default(),
         peer: transport.peer,
         throttle: config.throttle.clone(),
         client_cert: transport.client_cert,
@@ -109,6 +104,10 @@ pub async fn drive<S>(
     let timer = tokio::time::sleep(std::time::Duration::from_secs(86_400));
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
+    // Created once and polled in every round: a fresh one per round would register with and
+    // deregister from the signal each time a packet arrives.
+    let shutdown_requested = shutdown.requested();
+    tokio::pin!(shutdown_requested);
     let reason = loop {
         conn.decode_buffered(&mut input, &config.limits).await;
         if input.is_empty() {
@@ -146,7 +145,7 @@ pub async fn drive<S>(
         // kicked connection never serves another packet; durable results before new reads.
         tokio::select! {
             biased;
-            () = shutdown.requested() => conn.session.handle_hub_event(Instant::now(), HubEvent::Shutdown),
+            () = &mut shutdown_requested => conn.session.handle_hub_event(Instant::now(), HubEvent::Shutdown),
             event = recv_event(&mut conn.events) => {
                 // A dropped sender means the presence slot was replaced or revoked.
                 conn.session.handle_hub_event(Instant::now(), event.unwrap_or(HubEvent::Revoked));
@@ -156,7 +155,11 @@ pub async fn drive<S>(
                 conn.session.handle_timeout(Instant::now());
             }
             Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
-                conn.session.handle_telemetry_result(Instant::now(), ticket, outcome);
+                let now = Instant::now();
+                conn.session.handle_telemetry_result(now, ticket, outcome);
+                while let Some((ticket, outcome)) = conn.appends.next_ready() {
+                    conn.session.handle_telemetry_result(now, ticket, outcome);
+                }
             }
             read = std::future::poll_fn(|cx| stream.poll_read_into(cx, &mut input)), if reading => match read {
                 Ok(0) | Err(_) => conn.session.handle_transport_closed(Instant::now()),
@@ -460,7 +463,7 @@ impl Connection {
                 .ok();
         }
         let Some(sink) = &self.sink else {
-            self.appends.push_back(Box::pin(std::future::ready((
+            self.appends.push(Box::pin(std::future::ready((
                 ticket,
                 TelemetryOutcome::Failed,
             ))));
@@ -481,7 +484,7 @@ impl Connection {
                 Box::pin(std::future::ready((ticket, TelemetryOutcome::Failed)))
             }
         };
-        self.appends.push_back(append);
+        self.appends.push(append);
     }
 }
 

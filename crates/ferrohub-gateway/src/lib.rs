@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+mod appends;
 pub mod client_cert;
 pub mod client_chain;
 pub mod driver;
