@@ -67,119 +67,128 @@ struct Connection {
     appends: Appends,
     peer: SocketAddr,
     throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
-    /// The certificate presented in the TLS handshake, if any (X.509 authentication).
-    client_cert: Option<ClientCertificate>,
+    /// The certificate presented in the TLS handshake, if any (X.509 authentication); boxed
+    /// and dropped at CONNECT, as nothing needs it afterwards.
+    client_cert: Option<Box<ClientCertificate>>,
     ip_filter: std::sync::Arc<crate::ip_filter::IpFilter>,
 }
 
 /// Runs one device connection to its end.
-pub async fn drive<S>(
+///
+/// A plain function returning an `async move` block rather than an `async fn`: an async fn
+/// keeps a second copy of its arguments in its future (rust-lang/rust#62958), and the
+/// stream argument holds the whole TLS session, so every connection would pay for it twice.
+#[allow(clippy::manual_async_fn)]
+pub fn drive<S>(
     mut stream: S,
     transport: Transport,
     hub: Hub,
     config: DriverConfig,
     mut shutdown: Shutdown,
-) where
+) -> impl std::future::Future<Output = ()> + Send
+where
     S: ReadInto + AsyncWrite + Unpin + Send,
 {
-    // Empty: idle connections are the common case; reads fill it as packets arrive, and it
-    // is released again whenever every buffered packet has been decoded.
-    let mut input = BytesMut::new();
-    let mut output = BytesMut::new();
-    let mut conn = Connection {
-        session: DeviceSession::new(Instant::now(), config.session.clone()),
-        hub,
-        device: None,
-        sink: None,
-        activity_noted: None,
-        lease: None,
-        events: None,
-        appends: Appends::default(),
-        peer: transport.peer,
-        throttle: config.throttle.clone(),
-        client_cert: transport.client_cert,
-        ip_filter: config.ip_filter.clone(),
-    };
-    metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
-    let timer = tokio::time::sleep(std::time::Duration::from_secs(86_400));
-    tokio::pin!(timer);
-    let mut armed: Option<Instant> = None;
-    // Created once and polled in every round: a fresh one per round would register with and
-    // deregister from the signal each time a packet arrives.
-    let shutdown_requested = shutdown.requested();
-    tokio::pin!(shutdown_requested);
-    let reason = loop {
-        conn.decode_buffered(&mut input, &config.limits).await;
-        if input.is_empty() {
-            // Release what the last packets left (idle connections hold no buffer).
-            input = BytesMut::new();
-        }
-        conn.process_requests().await;
-        // A client that stops reading would otherwise pin this task in a blocked write
-        // forever (hostile cases E5/E6): give up on it after WRITE_TIMEOUT.
-        match tokio::time::timeout(WRITE_TIMEOUT, conn.flush(&mut stream, &mut output)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
-                conn.session.handle_transport_closed(Instant::now());
+    async move {
+        // Empty: idle connections are the common case; reads fill it as packets arrive, and it
+        // is released again whenever every buffered packet has been decoded.
+        let mut input = BytesMut::new();
+        let mut output = BytesMut::new();
+        let mut conn = Connection {
+            session: DeviceSession::new(Instant::now(), config.session.clone()),
+            hub,
+            device: None,
+            sink: None,
+            activity_noted: None,
+            lease: None,
+            events: None,
+            appends: Appends::default(),
+            peer: transport.peer,
+            throttle: config.throttle.clone(),
+            client_cert: transport.client_cert.map(Box::new),
+            ip_filter: config.ip_filter.clone(),
+        };
+        metrics::gauge!("ferrohub_mqtt_connections").increment(1.0);
+        let timer = tokio::time::sleep(std::time::Duration::from_secs(86_400));
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        // Created once and polled in every round: a fresh one per round would register with and
+        // deregister from the signal each time a packet arrives.
+        let shutdown_requested = shutdown.requested();
+        tokio::pin!(shutdown_requested);
+        let reason = loop {
+            conn.decode_buffered(&mut input, &config.limits).await;
+            if input.is_empty() {
+                // Release what the last packets left (idle connections hold no buffer).
+                input = BytesMut::new();
             }
-            Err(_) => {
-                tracing::info!(peer = %conn.peer, "the client stopped reading; closing");
-                conn.session.handle_transport_closed(Instant::now());
-            }
-        }
-        if let Some(reason) = conn.session.poll_close() {
-            break reason;
-        }
-        // One timer per connection, moved only when the session's deadline moves: re-creating
-        // it per packet would cost a timer-wheel insert and removal each time.
-        let deadline = conn.session.poll_timeout();
-        if let Some(d) = deadline
-            && armed != Some(d)
-        {
-            timer.as_mut().reset(d.into());
-            armed = Some(d);
-        }
-        let reading = conn.session.accepts_input();
-        // Biased: shutdown and hub events (takeover, revocation) win over new input, so a
-        // kicked connection never serves another packet; durable results before new reads.
-        tokio::select! {
-            biased;
-            () = &mut shutdown_requested => conn.session.handle_hub_event(Instant::now(), HubEvent::Shutdown),
-            event = recv_event(&mut conn.events) => {
-                // A dropped sender means the presence slot was replaced or revoked.
-                conn.session.handle_hub_event(Instant::now(), event.unwrap_or(HubEvent::Revoked));
-            }
-            () = &mut timer, if deadline.is_some() => {
-                armed = None;
-                conn.session.handle_timeout(Instant::now());
-            }
-            Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
-                let now = Instant::now();
-                conn.session.handle_telemetry_result(now, ticket, outcome);
-                while let Some((ticket, outcome)) = conn.appends.next_ready() {
-                    conn.session.handle_telemetry_result(now, ticket, outcome);
+            conn.process_requests().await;
+            // A client that stops reading would otherwise pin this task in a blocked write
+            // forever (hostile cases E5/E6): give up on it after WRITE_TIMEOUT.
+            match tokio::time::timeout(WRITE_TIMEOUT, conn.flush(&mut stream, &mut output)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                    conn.session.handle_transport_closed(Instant::now());
+                }
+                Err(_) => {
+                    tracing::info!(peer = %conn.peer, "the client stopped reading; closing");
+                    conn.session.handle_transport_closed(Instant::now());
                 }
             }
-            read = std::future::poll_fn(|cx| stream.poll_read_into(cx, &mut input)), if reading => match read {
-                Ok(0) | Err(_) => conn.session.handle_transport_closed(Instant::now()),
-                Ok(_) => {}
-            },
+            if let Some(reason) = conn.session.poll_close() {
+                break reason;
+            }
+            // One timer per connection, moved only when the session's deadline moves: re-creating
+            // it per packet would cost a timer-wheel insert and removal each time.
+            let deadline = conn.session.poll_timeout();
+            if let Some(d) = deadline
+                && armed != Some(d)
+            {
+                timer.as_mut().reset(d.into());
+                armed = Some(d);
+            }
+            let reading = conn.session.accepts_input();
+            // Biased: shutdown and hub events (takeover, revocation) win over new input, so a
+            // kicked connection never serves another packet; durable results before new reads.
+            tokio::select! {
+                biased;
+                () = &mut shutdown_requested => conn.session.handle_hub_event(Instant::now(), HubEvent::Shutdown),
+                event = recv_event(&mut conn.events) => {
+                    // A dropped sender means the presence slot was replaced or revoked.
+                    conn.session.handle_hub_event(Instant::now(), event.unwrap_or(HubEvent::Revoked));
+                }
+                () = &mut timer, if deadline.is_some() => {
+                    armed = None;
+                    conn.session.handle_timeout(Instant::now());
+                }
+                Some((ticket, outcome)) = conn.appends.next(), if !conn.appends.is_empty() => {
+                    let now = Instant::now();
+                    conn.session.handle_telemetry_result(now, ticket, outcome);
+                    while let Some((ticket, outcome)) = conn.appends.next_ready() {
+                        conn.session.handle_telemetry_result(now, ticket, outcome);
+                    }
+                }
+                read = std::future::poll_fn(|cx| stream.poll_read_into(cx, &mut input)), if reading => match read {
+                    Ok(0) | Err(_) => conn.session.handle_transport_closed(Instant::now()),
+                    Ok(_) => {}
+                },
+            }
+        };
+        // A Will, if the session emitted one, and every append already started still complete.
+        conn.process_requests().await;
+        while conn.appends.next().await.is_some() {}
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+            let _ = conn.flush(&mut stream, &mut output).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+        if let Some(lease) = &conn.lease {
+            conn.hub.disconnect_identity(lease);
         }
-    };
-    // A Will, if the session emitted one, and every append already started still complete.
-    conn.process_requests().await;
-    while conn.appends.next().await.is_some() {}
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-        let _ = conn.flush(&mut stream, &mut output).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
-    if let Some(lease) = &conn.lease {
-        conn.hub.disconnect_identity(lease);
+        metrics::gauge!("ferrohub_mqtt_connections").decrement(1.0);
+        tracing::debug!(peer = %conn.peer, ?reason, "connection closed");
     }
-    metrics::gauge!("ferrohub_mqtt_connections").decrement(1.0);
-    tracing::debug!(peer = %conn.peer, ?reason, "connection closed");
 }
 
 async fn recv_event(events: &mut Option<EventReceiver>) -> Option<HubEvent> {
@@ -367,7 +376,9 @@ impl Connection {
         let now = Instant::now();
         // No password and a certificate: X.509 authentication; otherwise SAS. An address the
         // IP filter refuses gets the same answer as bad credentials, never the rule.
-        let auth = match (&req.password, &self.client_cert) {
+        // Needed only for this CONNECT (a second CONNECT closes the connection).
+        let client_cert = self.client_cert.take();
+        let auth = match (&req.password, &client_cert) {
             _ if !self.ip_filter.allows(self.peer.ip()) => Err(DeviceAuthError::AddressNotAllowed),
             (None, Some(cert)) => {
                 let credentials = CertificateCredentials {

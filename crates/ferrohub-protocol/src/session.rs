@@ -282,11 +282,15 @@ impl DeviceSession {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Packet> {
-        self.transmit.pop_front()
+        let next = self.transmit.pop_front();
+        release_if_empty(&mut self.transmit);
+        next
     }
 
     pub fn poll_request(&mut self) -> Option<HubRequest> {
-        self.requests.pop_front()
+        let next = self.requests.pop_front();
+        release_if_empty(&mut self.requests);
+        next
     }
 
     /// Returns the close reason once, after which the driver ends the connection.
@@ -489,6 +493,7 @@ impl DeviceSession {
                 self.transmit.push_back(Packet::PubAck(p.packet_id));
             }
         }
+        release_if_empty(&mut self.pending_acks);
     }
 
     /// The subscriptions currently held (for delivering hub-to-device traffic).
@@ -755,6 +760,14 @@ fn packet_name(packet: &Packet) -> &'static str {
 }
 
 mod outbound;
+
+/// Drained queues give their buffer back: most sessions are idle between packets, and a
+/// queue keeps its largest size otherwise.
+fn release_if_empty<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+}
 
 #[cfg(test)]
 mod tests;
