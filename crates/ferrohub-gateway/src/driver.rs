@@ -51,6 +51,11 @@ pub struct Transport {
 /// considered gone. Cloud-to-device messages it had not acknowledged stay queued.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Looked up once: the `counter!` macro searches the registry on every call, and this one
+/// counts every message.
+static TELEMETRY_RECEIVED: std::sync::LazyLock<metrics::Counter> =
+    std::sync::LazyLock::new(|| metrics::counter!("ferrohub_telemetry_received_total"));
+
 /// How often a busy connection refreshes its device's `lastActivityTime`.
 const ACTIVITY_NOTE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -451,7 +456,7 @@ impl Connection {
         let Some(device) = &self.device else {
             return;
         };
-        metrics::counter!("ferrohub_telemetry_received_total").increment(1);
+        TELEMETRY_RECEIVED.increment(1);
         let now = Instant::now();
         if self
             .activity_noted

@@ -182,18 +182,20 @@ impl TlsStream {
         }
     }
 
-    /// Reads what the socket has into `incoming`; 0 at end of stream. Reads go through a
-    /// stack buffer, so `incoming` only ever holds bytes that arrived.
+    /// Reads what the socket has into `incoming` (into its spare room: nothing is zeroed or
+    /// copied); 0 at end of stream.
     fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut chunk = [0u8; READ_CHUNK];
         loop {
             ready!(self.socket.poll_read_ready(cx))?;
-            match self.socket.try_read(&mut chunk) {
-                Ok(n) => {
-                    self.incoming.extend_from_slice(&chunk[..n]);
-                    return Poll::Ready(Ok(n));
+            self.incoming.reserve(READ_CHUNK);
+            match self.socket.try_read_buf(&mut self.incoming) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.incoming.is_empty() {
+                        // Nothing arrived after all: an idle connection holds no buffer.
+                        self.incoming = Vec::new();
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
