@@ -183,22 +183,17 @@ impl TlsStream {
     }
 
     /// Reads what the socket has into `incoming` (into its spare room: nothing is zeroed or
-    /// copied); 0 at end of stream.
+    /// copied); 0 at end of stream. Through `poll_read`, which also notes a short read as
+    /// "drained", so the next wait costs no extra `recv` that would only say `WouldBlock`.
     fn poll_read_socket(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.socket.poll_read_ready(cx))?;
-            self.incoming.reserve(READ_CHUNK);
-            match self.socket.try_read_buf(&mut self.incoming) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.incoming.is_empty() {
-                        // Nothing arrived after all: an idle connection holds no buffer.
-                        self.incoming = Vec::new();
-                    }
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        self.incoming.reserve(READ_CHUNK);
+        let read =
+            tokio_util::io::poll_read_buf(Pin::new(&mut self.socket), cx, &mut self.incoming);
+        if self.incoming.is_empty() && !matches!(read, Poll::Ready(Ok(n)) if n > 0) {
+            // Nothing arrived: an idle connection holds no buffer.
+            self.incoming = Vec::new();
         }
+        read
     }
 
     /// Writes all of `outgoing`, then releases it.

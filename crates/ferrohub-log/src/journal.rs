@@ -186,6 +186,9 @@ impl Journal {
 
     /// Writes the staged batch and syncs it. Callers check `fits` first.
     pub(crate) fn commit(&mut self) -> io::Result<()> {
+        if self.staged.is_empty() {
+            return Ok(()); // every request of the batch was refused: nothing to make durable
+        }
         let end = self.tail + self.staged.len() as u64;
         if end > self.allocated {
             self.grow(end)?;
