@@ -184,23 +184,45 @@ impl Journal {
         self.staged.clear();
     }
 
-    /// Writes the staged batch and syncs it. Callers check `fits` first.
+    /// Writes the staged batch and syncs it (the writer uses the three steps itself).
+    /// Callers check `fits` first.
+    #[cfg(test)]
     pub(crate) fn commit(&mut self) -> io::Result<()> {
+        let written = self.write_staged()?;
+        if written {
+            self.file.sync_data()?;
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// First half of a commit: writes the staged batch (not yet durable). False when there
+    /// was nothing to write (every request of the batch was refused). Then sync a handle
+    /// with `sync` and call `finish`, or `discard` if syncing failed.
+    pub(crate) fn write_staged(&mut self) -> io::Result<bool> {
         if self.staged.is_empty() {
-            return Ok(()); // every request of the batch was refused: nothing to make durable
+            return Ok(false);
         }
         let end = self.tail + self.staged.len() as u64;
         if end > self.allocated {
             self.grow(end)?;
         }
-        let result = self
-            .file
-            .write_all_at(&self.staged, self.tail)
-            .and_then(|()| self.file.sync_data());
+        let result = self.file.write_all_at(&self.staged, self.tail);
+        if result.is_err() {
+            self.staged.clear();
+        }
+        result.map(|()| true)
+    }
+
+    /// Second half of a commit: makes the written batch durable.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// The written batch is durable: the next one goes after it.
+    pub(crate) fn finish(&mut self) {
+        self.tail += self.staged.len() as u64;
         self.staged.clear();
-        result?;
-        self.tail = end;
-        Ok(())
     }
 
     /// Zero-fills up to at least `end` (rounded up to a growth step, within capacity) and
