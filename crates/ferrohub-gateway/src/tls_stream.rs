@@ -125,7 +125,9 @@ impl TlsStream {
                     }
                 }
                 ConnectionState::EncodeTlsData(mut encoder) => {
-                    encode_with(&mut self.outgoing, |out| encoder.encode(out))?;
+                    append_with(&mut self.outgoing, HANDSHAKE_ROOM, |out| {
+                        encoder.encode(out)
+                    })?;
                 }
                 // Queued in `outgoing`, which is always written before anything newer.
                 ConnectionState::TransmitTlsData(transmit) => transmit.done(),
@@ -139,8 +141,8 @@ impl TlsStream {
                 }
                 ConnectionState::WriteTraffic(mut writer) => match data {
                     Some(data) => {
-                        encrypt_with(&mut self.outgoing, data, |plain, out| {
-                            writer.encrypt(plain, out)
+                        append_with(&mut self.outgoing, encrypted_room(data.len()), |out| {
+                            writer.encrypt(data, out)
                         })?;
                         outcome = Some(Progress::Encrypted);
                     }
@@ -178,7 +180,9 @@ impl TlsStream {
         }
         let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut self.incoming);
         if let Ok(ConnectionState::EncodeTlsData(mut encoder)) = state {
-            let _ = encode_with(&mut self.outgoing, |out| encoder.encode(out));
+            let _ = append_with(&mut self.outgoing, HANDSHAKE_ROOM, |out| {
+                encoder.encode(out)
+            });
         }
     }
 
@@ -249,53 +253,62 @@ impl TlsStream {
     }
 }
 
-/// Runs `encode` with enough room at the end of `outgoing`, growing it as rustls asks.
-fn encode_with(
+/// Why rustls could not write into the room it was given.
+enum Short {
+    /// It needs this many bytes.
+    Room(usize),
+    Failed(String),
+}
+
+impl From<EncodeError> for Short {
+    fn from(e: EncodeError) -> Self {
+        match e {
+            EncodeError::InsufficientSize(need) => Short::Room(need.required_size),
+            e => Short::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<EncryptError> for Short {
+    fn from(e: EncryptError) -> Self {
+        match e {
+            EncryptError::InsufficientSize(need) => Short::Room(need.required_size),
+            e => Short::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Runs `write` (a rustls encode or encrypt) on `room` spare bytes at the end of `outgoing`,
+/// growing the room to what rustls asks for, and keeps what it wrote.
+fn append_with<E: Into<Short>>(
     outgoing: &mut Vec<u8>,
-    mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
+    mut room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
 ) -> Result<(), rustls::Error> {
     let start = outgoing.len();
-    let mut room = 512;
     loop {
         outgoing.resize(start + room, 0);
-        match encode(&mut outgoing[start..]) {
+        match write(&mut outgoing[start..]).map_err(Into::into) {
             Ok(n) => {
                 outgoing.truncate(start + n);
                 return Ok(());
             }
-            Err(EncodeError::InsufficientSize(need)) => room = need.required_size,
-            Err(e) => {
+            Err(Short::Room(needed)) => room = needed,
+            Err(Short::Failed(why)) => {
                 outgoing.truncate(start);
-                return Err(rustls::Error::General(e.to_string()));
+                return Err(rustls::Error::General(why));
             }
         }
     }
 }
 
-/// Runs `encrypt` with enough room at the end of `outgoing`, growing it as rustls asks.
-fn encrypt_with(
-    outgoing: &mut Vec<u8>,
-    data: &[u8],
-    mut encrypt: impl FnMut(&[u8], &mut [u8]) -> Result<usize, EncryptError>,
-) -> Result<(), rustls::Error> {
-    let start = outgoing.len();
-    let records = data.len().div_ceil(MAX_FRAGMENT).max(1);
-    let mut room = data.len() + records * RECORD_OVERHEAD;
-    loop {
-        outgoing.resize(start + room, 0);
-        match encrypt(data, &mut outgoing[start..]) {
-            Ok(n) => {
-                outgoing.truncate(start + n);
-                return Ok(());
-            }
-            Err(EncryptError::InsufficientSize(need)) => room = need.required_size,
-            Err(e) => {
-                outgoing.truncate(start);
-                return Err(rustls::Error::General(e.to_string()));
-            }
-        }
-    }
+/// Room for encrypting `len` bytes of application data (rustls asks for more if needed).
+fn encrypted_room(len: usize) -> usize {
+    len + len.div_ceil(MAX_FRAGMENT).max(1) * RECORD_OVERHEAD
 }
+
+/// Room for a handshake record or an alert (rustls asks for more if needed).
+const HANDSHAKE_ROOM: usize = 512;
 
 impl AsyncRead for TlsStream {
     fn poll_read(
@@ -346,11 +359,8 @@ impl AsyncWrite for TlsStream {
                 this.conn.process_tls_records(&mut this.incoming);
             if let Ok(ConnectionState::WriteTraffic(mut writer)) = state {
                 // Best effort: a close_notify that does not fit or fails is not worth an error.
-                let _ = encode_with(&mut this.outgoing, |out| {
-                    writer.queue_close_notify(out).map_err(|e| match e {
-                        EncryptError::InsufficientSize(s) => EncodeError::InsufficientSize(s),
-                        _ => EncodeError::AlreadyEncoded,
-                    })
+                let _ = append_with(&mut this.outgoing, HANDSHAKE_ROOM, |out| {
+                    writer.queue_close_notify(out)
                 });
             }
             if discard > 0 {
