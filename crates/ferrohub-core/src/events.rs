@@ -110,6 +110,7 @@ impl Hub {
             body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
             properties,
             system_properties: system,
+            shared_system_properties: None,
         };
         let append = log.append(log.partition_for(identity.device_id.as_str()), event);
         tokio::spawn(async move {

@@ -22,7 +22,8 @@ pub const MAX_MESSAGE_SIZE: usize = 256 * 1024;
 pub struct TelemetrySink {
     log: Arc<dyn TelemetryLog>,
     partition: u32,
-    stamp: Vec<(String, String)>,
+    /// Shared by every message of the connection (stored without copying per message).
+    stamp: std::sync::Arc<[(String, String)]>,
 }
 
 impl Hub {
@@ -50,7 +51,7 @@ impl Hub {
         Ok(TelemetrySink {
             log,
             partition,
-            stamp,
+            stamp: stamp.into(),
         })
     }
 
@@ -97,19 +98,16 @@ impl TelemetrySink {
         if message.kind == MessageKind::Will {
             properties.push(("iothub-MessageType".to_owned(), "Will".to_owned()));
         }
-        let mut system_properties: Vec<(String, String)> =
-            Vec::with_capacity(message.system_properties.len() + self.stamp.len());
-        system_properties.extend(
-            message
-                .system_properties
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v)),
-        );
-        system_properties.extend(self.stamp.iter().cloned());
+        let system_properties: Vec<(String, String)> = message
+            .system_properties
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         let event = EventData {
             body: message.body,
             properties,
             system_properties,
+            shared_system_properties: Some(std::sync::Arc::clone(&self.stamp)),
         };
         let append = self.log.append(self.partition, event);
         Ok(async move { Ok(append.await?) })

@@ -4,6 +4,8 @@
 //! They exist so the hub and the log agree on one vocabulary. This module must not know
 //! about files, encoding or concurrency.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 /// One telemetry message as appended by the hub.
@@ -14,6 +16,17 @@ pub struct EventData {
     pub properties: Vec<(String, String)>,
     /// System properties such as `message-id` or `iothub-connection-device-id`.
     pub system_properties: Vec<(String, String)>,
+    /// System properties many events share (the identity stamp of one device connection),
+    /// stored after `system_properties`: shared, so a message does not copy them. Events read
+    /// back have them in `system_properties`.
+    pub shared_system_properties: Option<Arc<[(String, String)]>>,
+}
+
+impl EventData {
+    /// `shared_system_properties`, or none.
+    pub(crate) fn shared(&self) -> &[(String, String)] {
+        self.shared_system_properties.as_deref().unwrap_or(&[])
+    }
 }
 
 /// An event as read back from the log.

@@ -98,6 +98,8 @@ pub(crate) fn encoded_len(event: &EventData) -> Result<usize, LogError> {
         + 8
         + props_len(&event.properties)
         + props_len(&event.system_properties)
+        + props_len(event.shared())
+        - 4 // one count covers both lists
         + 4
         + event.body.len();
     if body_len > MAX_RECORD_BODY_LEN {
@@ -115,8 +117,13 @@ fn put_len(out: &mut Vec<u8>, len: usize) {
 }
 
 fn put_props(out: &mut Vec<u8>, props: &[(String, String)]) {
-    put_len(out, props.len());
-    for (k, v) in props {
+    put_props_chain(out, props, &[]);
+}
+
+/// Two lists written as one.
+fn put_props_chain(out: &mut Vec<u8>, first: &[(String, String)], then: &[(String, String)]) {
+    put_len(out, first.len() + then.len());
+    for (k, v) in first.iter().chain(then) {
         put_len(out, k.len());
         out.extend_from_slice(k.as_bytes());
         put_len(out, v.len());
@@ -136,7 +143,7 @@ pub(crate) fn encode_into(
     out.extend_from_slice(&sequence_number.to_le_bytes());
     out.extend_from_slice(&enqueued_time_ms.to_le_bytes());
     put_props(out, &event.properties);
-    put_props(out, &event.system_properties);
+    put_props_chain(out, &event.system_properties, event.shared());
     put_len(out, event.body.len());
     out.extend_from_slice(&event.body);
 
@@ -239,6 +246,7 @@ fn decode_body(mut buf: Bytes) -> Result<Record, String> {
             body,
             properties,
             system_properties,
+            shared_system_properties: None,
         },
     })
 }
@@ -253,6 +261,7 @@ mod tests {
             body: Bytes::from_static(b"{\"temp\":21.5}"),
             properties: vec![("alert".into(), "high".into()), ("ü".into(), "".into())],
             system_properties: vec![("message-id".into(), "m1".into())],
+            shared_system_properties: None,
         }
     }
 
@@ -301,6 +310,30 @@ mod tests {
         let bytes = [0xFFu8; 16];
         let err = read_record(&mut &bytes[..], 16).unwrap_err();
         assert!(matches!(err, DecodeError::TooLarge(_)), "{err}");
+    }
+
+    #[test]
+    fn shared_system_properties_are_stored_after_the_own_ones_and_read_back_with_them() {
+        let mut event = sample();
+        event.shared_system_properties = Some(
+            vec![
+                ("iothub-connection-device-id".to_owned(), "dev1".to_owned()),
+                ("iothub-message-source".to_owned(), "Telemetry".to_owned()),
+            ]
+            .into(),
+        );
+        let mut out = Vec::new();
+        encode_into(7, 42, &event, &mut out);
+        assert_eq!(out.len(), encoded_len(&event).unwrap());
+        let (record, size) = read_record(&mut out.as_slice(), out.len() as u64)
+            .unwrap()
+            .unwrap();
+        assert_eq!(size, out.len() as u64);
+        let mut expected = event.system_properties.clone();
+        expected.extend(event.shared().iter().cloned());
+        assert_eq!(record.data.system_properties, expected);
+        assert_eq!(record.data.properties, event.properties);
+        assert_eq!(record.data.body, event.body);
     }
 
     #[test]

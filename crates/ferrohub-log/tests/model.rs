@@ -21,6 +21,7 @@ fn arb_event() -> impl Strategy<Value = EventData> {
             body: Bytes::from(body),
             properties,
             system_properties,
+            shared_system_properties: None,
         })
 }
 

@@ -23,6 +23,7 @@ pub fn event(i: usize) -> EventData {
                 format!("dev-{}", i % 7),
             ),
         ],
+        shared_system_properties: None,
     }
 }
 
