@@ -144,11 +144,12 @@ where
             if let Some(reason) = conn.session.poll_close() {
                 break reason;
             }
-            // One timer per connection, moved only when the session's deadline moves: re-creating
-            // it per packet would cost a timer-wheel insert and removal each time.
-            let deadline = conn.session.poll_timeout();
-            if let Some(d) = deadline
-                && armed != Some(d)
+            // One timer per connection, moved only when the session's deadline comes earlier.
+            // The keep-alive deadline moves later with every packet; following it would cost a
+            // timer-wheel removal and insert per message, so the timer fires at the old
+            // deadline instead, the session finds nothing due, and the timer is re-armed.
+            if let Some(d) = conn.session.poll_timeout()
+                && armed.is_none_or(|a| d < a)
             {
                 timer.as_mut().reset(d.into());
                 armed = Some(d);
@@ -163,7 +164,7 @@ where
                     // A dropped sender means the presence slot was replaced or revoked.
                     conn.session.handle_hub_event(Instant::now(), event.unwrap_or(HubEvent::Revoked));
                 }
-                () = &mut timer, if deadline.is_some() => {
+                () = &mut timer, if armed.is_some() => {
                     armed = None;
                     conn.session.handle_timeout(Instant::now());
                 }
