@@ -25,6 +25,9 @@ pub struct LogConfig {
     /// is made durable by syncing the partition files instead; each time it fills, every
     /// partition file is synced once (a checkpoint).
     pub journal_bytes: u64,
+    /// Appends queued for the writer at most (default `APPEND_QUEUE_CAPACITY`); a full queue
+    /// makes `append` wait, in the order the appends were issued.
+    pub append_queue: usize,
 }
 
 impl LogConfig {
@@ -44,6 +47,7 @@ impl LogConfig {
             retention: Self::DEFAULT_RETENTION,
             fsync: true,
             journal_bytes: Self::DEFAULT_JOURNAL_BYTES,
+            append_queue: crate::APPEND_QUEUE_CAPACITY,
         }
     }
 
@@ -54,6 +58,11 @@ impl LogConfig {
                 Self::MAX_PARTITIONS,
                 self.partitions
             )));
+        }
+        if self.append_queue == 0 {
+            return Err(LogError::InvalidConfig(
+                "append_queue must be positive".into(),
+            ));
         }
         if self.segment_max_bytes == 0 {
             return Err(LogError::InvalidConfig(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::checkpoints::ConsumerGroups;
 use crate::journal::Journal;
 use crate::partition::PartitionIndex;
-use crate::writer::{self, APPEND_QUEUE_CAPACITY, AppendRequest, Command, WriterConfig};
+use crate::writer::{self, AppendRequest, Command, WriterConfig};
 use crate::{
     AppendReceipt, EventData, LogConfig, LogError, StartPosition, StoredEvent, TelemetryLog,
     fsutil, recover, replay, retention, routing,
@@ -171,8 +172,9 @@ impl SegmentLog {
             .iter()
             .map(|r| watch::Sender::new(r.index.next_seq))
             .collect();
-        // Bounded: APPEND_QUEUE_CAPACITY requests; a full queue makes `append` wait.
-        let (tx, rx) = mpsc::channel(APPEND_QUEUE_CAPACITY);
+        // Bounded: `append_queue` requests (default APPEND_QUEUE_CAPACITY); a full queue
+        // makes `append` wait.
+        let (tx, rx) = mpsc::channel(config.append_queue);
         let (stopped_tx, stopped_rx) = watch::channel(false);
         let writer_cfg = WriterConfig {
             segment_max_bytes: config.segment_max_bytes,
@@ -266,14 +268,27 @@ impl TelemetryLog for SegmentLog {
         });
         let waiting = match sender.try_send(request) {
             Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(request)) => Some((sender, request)),
+            Err(mpsc::error::TrySendError::Full(request)) => {
+                // Take a place among the queue's waiters now, not at this future's first
+                // poll: an append issued after this one (the device's next message) must not
+                // find room first and overtake it. This first poll uses a no-op waker; the
+                // caller's polls supply the real one and keep the place.
+                let mut send: Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> = Box::pin(
+                    async move { sender.send(request).await.map_err(|_| LogError::Closed) },
+                );
+                match send.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(Ok(())) => None,
+                    Poll::Ready(Err(e)) => return Box::pin(std::future::ready(Err(e))),
+                    Poll::Pending => Some(send),
+                }
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 return Box::pin(std::future::ready(Err(LogError::Closed)));
             }
         };
         Box::pin(async move {
-            if let Some((sender, request)) = waiting {
-                sender.send(request).await.map_err(|_| LogError::Closed)?;
+            if let Some(send) = waiting {
+                send.await?;
             }
             receipt.await.map_err(|_| LogError::Closed)?
         })

@@ -366,3 +366,31 @@ fn partition_for_key_is_stable_across_versions() {
     assert_eq!(partition_for_key("thermostat-42", 32), 29);
     assert_eq!(partition_for_key("a", 32), 12);
 }
+
+#[tokio::test]
+async fn appends_issued_while_the_queue_is_full_keep_their_order() {
+    // A queue of one, and appends issued back to back without awaiting, as a connection
+    // does with the messages of one read: some find the queue full and must wait, and the
+    // later ones must not slip past them when room appears.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.append_queue = 1;
+    let log = SegmentLog::open(cfg).unwrap();
+    let appends: Vec<_> = (0..2000).map(|i| log.append(0, event(i))).collect();
+    let mut receipts = Vec::new();
+    for append in appends {
+        receipts.push(append.await.unwrap());
+    }
+    for (i, receipt) in receipts.iter().enumerate() {
+        assert_eq!(
+            receipt.sequence_number, i as u64,
+            "append {i} was stored out of order"
+        );
+    }
+    let read = log.read(0, StartPosition::Earliest, 3000).unwrap();
+    assert_eq!(read.len(), 2000);
+    for (i, stored) in read.iter().enumerate() {
+        assert_eq!(stored.data, event(i));
+    }
+    log.shutdown().await;
+}
