@@ -17,12 +17,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 /// How much is read from the socket at a time.
@@ -309,27 +309,6 @@ fn encrypted_room(len: usize) -> usize {
 
 /// Room for a handshake record or an alert (rustls asks for more if needed).
 const HANDSHAKE_ROOM: usize = 512;
-
-impl AsyncRead for TlsStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.plaintext.is_empty() {
-            let mut more = BytesMut::new();
-            if ready!(this.poll_read_into(cx, &mut more))? == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            this.plaintext = more;
-        }
-        let n = buf.remaining().min(this.plaintext.len());
-        buf.put_slice(&this.plaintext[..n]);
-        this.plaintext.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
 
 impl AsyncWrite for TlsStream {
     fn poll_write(
