@@ -5,7 +5,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ferrohub_log::{AppendReceipt, EventData, TelemetryLog};
+pub use ferrohub_log::{AppendFuture, AppendReceipt};
+use ferrohub_log::{EventData, TelemetryLog};
 use ferrohub_protocol::telemetry::{MessageKind, TelemetryMessage};
 
 use crate::device_auth::AuthenticatedDevice;
@@ -64,20 +65,16 @@ impl Hub {
     {
         self.presence()
             .note_activity(&device.hub, &device.identity, self.now());
-        self.telemetry_sink(device)?.ingest(message)
+        let append = self.telemetry_sink(device)?.ingest(message)?;
+        Ok(async move { Ok(append.await?) })
     }
 }
 
 impl TelemetrySink {
     /// Stamps and appends one message. Errors before the append (too large) come back at
-    /// once; the returned future resolves when the record is durable.
-    pub fn ingest(
-        &self,
-        message: TelemetryMessage,
-    ) -> Result<
-        impl Future<Output = Result<AppendReceipt, HubError>> + Send + 'static + use<>,
-        HubError,
-    > {
+    /// once; the returned future resolves when the record is durable (a named future, not a
+    /// boxed one: this runs for every message).
+    pub fn ingest(&self, message: TelemetryMessage) -> Result<AppendFuture, HubError> {
         let size = message.body.len()
             + message
                 .properties
@@ -109,7 +106,6 @@ impl TelemetrySink {
             system_properties,
             shared_system_properties: Some(std::sync::Arc::clone(&self.stamp)),
         };
-        let append = self.log.append(self.partition, event);
-        Ok(async move { Ok(append.await?) })
+        Ok(self.log.append(self.partition, event))
     }
 }

@@ -17,8 +17,7 @@ use ferrohub_core::telemetry::TelemetrySink;
 use ferrohub_core::twins::DeviceTwinError;
 use ferrohub_mqtt::{ConnectReturnCode, Limits, decode, encode};
 use ferrohub_protocol::session::{
-    ConnectRequestView, DeviceSession, HubEvent, HubRequest, SessionConfig, TelemetryOutcome,
-    Ticket,
+    ConnectRequestView, DeviceSession, HubEvent, HubRequest, SessionConfig, Ticket,
 };
 use ferrohub_protocol::topic::{RequestId, Subscription};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -480,25 +479,14 @@ impl Connection {
                 .ok();
         }
         let Some(sink) = &self.sink else {
-            self.appends.push(Box::pin(std::future::ready((
-                ticket,
-                TelemetryOutcome::Failed,
-            ))));
+            self.appends.push(Append::refused(ticket));
             return;
         };
-        let append: Append = match sink.ingest(message) {
-            Ok(fut) => Box::pin(async move {
-                match fut.await {
-                    Ok(_) => (ticket, TelemetryOutcome::Stored),
-                    Err(e) => {
-                        tracing::error!(error = %e, "telemetry append failed; closing without PUBACK");
-                        (ticket, TelemetryOutcome::Failed)
-                    }
-                }
-            }),
+        let append = match sink.ingest(message) {
+            Ok(durable) => Append::started(ticket, durable),
             Err(e) => {
                 tracing::info!(peer = %self.peer, error = %e, "telemetry refused");
-                Box::pin(std::future::ready((ticket, TelemetryOutcome::Failed)))
+                Append::refused(ticket)
             }
         };
         self.appends.push(append);

@@ -25,8 +25,11 @@ use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedS
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
-/// How much is read from the socket at a time.
-const READ_CHUNK: usize = 4096;
+/// Room reserved in `incoming` before reading the socket. At most 1 KiB, so the buffer a
+/// typical telemetry message needs comes from the allocator's per-thread cache: a larger
+/// request takes glibc's slow path (bin consolidation) on every message. A record larger
+/// than this stays partly in `incoming`, which then grows geometrically as it fills.
+const READ_CHUNK: usize = 1024;
 /// Encrypted output beyond this is written out before more is accepted (backpressure).
 const OUTGOING_HIGH_WATER: usize = 64 * 1024;
 /// Room for a record's header, tag and content type, per record of application data.

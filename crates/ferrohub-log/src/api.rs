@@ -1,13 +1,10 @@
 //! The `TelemetryLog` trait: the contract between the hub and any telemetry log.
 //!
 //! It exists so the hub can hold `Arc<dyn TelemetryLog>` and tests can swap
-//! implementations. It must stay object-safe (no generics, boxed futures) and must not
-//! contain implementation details.
+//! implementations. It must stay object-safe (no generics; futures are named types) and must
+//! not contain implementation details.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use crate::{AppendReceipt, EventData, LogError, StartPosition, StoredEvent};
+use crate::{AppendFuture, EventData, LogError, StartPosition, StoredEvent};
 
 /// A partitioned, durable, append-only event log with Event-Hubs semantics.
 pub trait TelemetryLog: Send + Sync + 'static {
@@ -17,11 +14,7 @@ pub trait TelemetryLog: Send + Sync + 'static {
     fn partition_for(&self, key: &str) -> u32;
 
     /// Resolves only when the record is durable (fsynced), in append order per partition.
-    fn append(
-        &self,
-        partition: u32,
-        event: EventData,
-    ) -> Pin<Box<dyn Future<Output = Result<AppendReceipt, LogError>> + Send + 'static>>;
+    fn append(&self, partition: u32, event: EventData) -> AppendFuture;
 
     /// Up to `max` events from `start`. Returns fewer at the end; empty when nothing there.
     fn read(

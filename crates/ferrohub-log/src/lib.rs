@@ -14,6 +14,7 @@
 //! - `consumer-groups/<name>/checkpoints.json` — consumer groups and checkpoints.
 
 mod api;
+mod append_future;
 mod checkpoints;
 mod config;
 mod error;
@@ -31,6 +32,7 @@ mod segment;
 mod writer;
 
 pub use api::TelemetryLog;
+pub use append_future::AppendFuture;
 pub use checkpoints::DEFAULT_CONSUMER_GROUP;
 pub use config::LogConfig;
 pub use error::LogError;

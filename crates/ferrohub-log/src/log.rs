@@ -20,8 +20,8 @@ use crate::journal::Journal;
 use crate::partition::PartitionIndex;
 use crate::writer::{self, AppendRequest, Command, WriterConfig};
 use crate::{
-    AppendReceipt, EventData, LogConfig, LogError, StartPosition, StoredEvent, TelemetryLog,
-    fsutil, recover, replay, retention, routing,
+    AppendFuture, EventData, LogConfig, LogError, StartPosition, StoredEvent, TelemetryLog, fsutil,
+    recover, replay, retention, routing,
 };
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data
@@ -235,8 +235,6 @@ impl SegmentLog {
     }
 }
 
-type AppendFuture = Pin<Box<dyn Future<Output = Result<AppendReceipt, LogError>> + Send + 'static>>;
-
 impl TelemetryLog for SegmentLog {
     fn partition_count(&self) -> u32 {
         self.inner.config.partitions
@@ -248,16 +246,14 @@ impl TelemetryLog for SegmentLog {
 
     fn append(&self, partition: u32, event: EventData) -> AppendFuture {
         if partition >= self.inner.config.partitions {
-            return Box::pin(std::future::ready(Err(LogError::UnknownPartition(
-                partition,
-            ))));
+            return AppendFuture::failed(LogError::UnknownPartition(partition));
         }
         // Enqueued now, at the call, not at first poll: callers issue appends in arrival
         // order and a device's records must land in that order (futures may be first polled
         // in any order). Only when the queue is full does the future wait for room, in FIFO
         // order among waiters.
         let Some(sender) = lock(&self.inner.sender).clone() else {
-            return Box::pin(std::future::ready(Err(LogError::Closed)));
+            return AppendFuture::failed(LogError::Closed);
         };
         // oneshot: capacity 1, the writer sends exactly one result.
         let (reply, receipt) = oneshot::channel();
@@ -266,8 +262,8 @@ impl TelemetryLog for SegmentLog {
             event,
             reply,
         });
-        let waiting = match sender.try_send(request) {
-            Ok(()) => None,
+        match sender.try_send(request) {
+            Ok(()) => AppendFuture::queued(receipt),
             Err(mpsc::error::TrySendError::Full(request)) => {
                 // Take a place among the queue's waiters now, not at this future's first
                 // poll: an append issued after this one (the device's next message) must not
@@ -277,21 +273,13 @@ impl TelemetryLog for SegmentLog {
                     async move { sender.send(request).await.map_err(|_| LogError::Closed) },
                 );
                 match send.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-                    Poll::Ready(Ok(())) => None,
-                    Poll::Ready(Err(e)) => return Box::pin(std::future::ready(Err(e))),
-                    Poll::Pending => Some(send),
+                    Poll::Ready(Ok(())) => AppendFuture::queued(receipt),
+                    Poll::Ready(Err(e)) => AppendFuture::failed(e),
+                    Poll::Pending => AppendFuture::waiting_for_room(send, receipt),
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Box::pin(std::future::ready(Err(LogError::Closed)));
-            }
-        };
-        Box::pin(async move {
-            if let Some(send) = waiting {
-                send.await?;
-            }
-            receipt.await.map_err(|_| LogError::Closed)?
-        })
+            Err(mpsc::error::TrySendError::Closed(_)) => AppendFuture::failed(LogError::Closed),
+        }
     }
 
     fn read(

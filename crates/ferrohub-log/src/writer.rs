@@ -236,8 +236,9 @@ impl Partition {
         Ok(())
     }
 
-    /// The batch is durable: remember it as the rollback point and hand over the changes.
-    fn commit(&mut self) -> Vec<Published> {
+    /// The batch is durable: remember it as the rollback point and hand over the changes
+    /// (drained, so the list keeps its room for the next batch).
+    fn commit(&mut self) -> std::vec::Drain<'_, Published> {
         self.committed = Committed {
             path: self.active.path.clone(),
             base_seq: self.active.base_seq,
@@ -249,7 +250,7 @@ impl Partition {
         };
         self.created.clear();
         self.touched = false;
-        mem::take(&mut self.staged)
+        self.staged.drain(..)
     }
 
     /// The batch failed: undo everything it did so the file ends at the last durable
@@ -305,6 +306,8 @@ pub(crate) struct Writer {
     /// `None` when fsync is off: nothing is made durable then.
     journal: Option<Journal>,
     cfg: WriterConfig,
+    /// A batch's replies with their receipts (empty between batches; kept for its room).
+    pending: Vec<(Reply, Option<AppendReceipt>)>,
 }
 
 impl Writer {
@@ -322,6 +325,7 @@ impl Writer {
             partitions,
             journal,
             cfg,
+            pending: Vec::new(),
         })
     }
 
@@ -391,8 +395,9 @@ fn process_batch(batch: &mut Vec<AppendRequest>, writer: &mut Writer, shared: &S
     let now = now_ms();
     let cfg = writer.cfg;
     let partitions = &mut writer.partitions;
-    // Requests staged in this batch; the receipt is `None` once the batch has failed.
-    let mut pending: Vec<(Reply, Option<AppendReceipt>)> = Vec::with_capacity(batch.len());
+    // Requests staged in this batch; the receipt is `None` once the batch has failed. The
+    // list is the writer's, reused from batch to batch.
+    let mut pending = mem::take(&mut writer.pending);
     let mut failure: Option<io::Error> = None;
 
     for req in batch.drain(..) {
@@ -432,16 +437,16 @@ fn process_batch(batch: &mut Vec<AppendRequest>, writer: &mut Writer, shared: &S
     match failure {
         None => {
             for part in partitions.iter_mut().filter(|p| p.touched) {
-                let changes = part.commit();
+                let id = part.id as usize;
                 let next_seq = {
-                    let mut index = lock(&shared.partitions[part.id as usize]);
-                    index.publish(changes);
+                    let mut index = lock(&shared.partitions[id]);
+                    index.publish(part.commit());
                     index.next_seq
                 };
                 // watch: holds only the latest value; readers never block the writer.
-                shared.watches[part.id as usize].send_replace(next_seq);
+                shared.watches[id].send_replace(next_seq);
             }
-            for (reply, receipt) in pending {
+            for (reply, receipt) in pending.drain(..) {
                 let result = receipt.ok_or(LogError::Closed);
                 let _ = reply.send(result);
             }
@@ -464,11 +469,12 @@ fn process_batch(batch: &mut Vec<AppendRequest>, writer: &mut Writer, shared: &S
                     }
                 }
             }
-            for (reply, _) in pending {
+            for (reply, _) in pending.drain(..) {
                 let _ = reply.send(Err(LogError::Io(io::Error::new(e.kind(), e.to_string()))));
             }
         }
     }
+    writer.pending = pending;
 }
 
 /// Writes every touched partition's records to its segment file, then makes the batch
