@@ -20,6 +20,7 @@ use ferrohub_protocol::{HubName, Identity};
 use ferrohub_store::{AccessRights, AuthenticationType, DeviceRecord, DeviceStatus};
 
 use crate::hub::Hub;
+use crate::registered_thumbprints::normalise_thumbprint;
 
 /// Why a device could not connect.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,14 +123,8 @@ pub struct CertificateCredentials<'a> {
 
 /// Thumbprints compare case-insensitively, ignoring `:` and spaces (as the portal shows them).
 fn same_thumbprint(registered: &str, presented: &str) -> bool {
-    let clean = |t: &str| -> String {
-        t.chars()
-            .filter(|c| c.is_ascii_hexdigit())
-            .map(|c| c.to_ascii_uppercase())
-            .collect()
-    };
-    let registered = clean(registered);
-    !registered.is_empty() && registered == clean(presented)
+    let registered = normalise_thumbprint(registered);
+    !registered.is_empty() && registered == normalise_thumbprint(presented)
 }
 
 /// IoT Hub's `selfSigned` authentication: the leaf's thumbprint must be the identity's

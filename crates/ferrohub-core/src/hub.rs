@@ -22,6 +22,7 @@ use crate::events::EventSequence;
 use crate::keys::generate_key;
 use crate::methods::PendingCalls;
 use crate::presence::Presence;
+use crate::registered_thumbprints::RegisteredThumbprints;
 use crate::trusted_cas::TrustedCas;
 use crate::twin_cache::TwinCache;
 
@@ -49,6 +50,7 @@ struct Inner {
     event_sequence: EventSequence,
     twin_cache: TwinCache,
     trusted_cas: TrustedCas,
+    registered_thumbprints: RegisteredThumbprints,
 }
 
 /// The hub handle.
@@ -97,10 +99,15 @@ impl Hub {
                 event_sequence: EventSequence::default(),
                 twin_cache: TwinCache::default(),
                 trusted_cas: TrustedCas::default(),
+                registered_thumbprints: RegisteredThumbprints::default(),
             }),
         };
         hub.reload_directory().await?;
         hub.rebuild_trusted_cas().await?;
+        let thumbprints = hub.store().self_signed_thumbprints().await?;
+        hub.inner
+            .registered_thumbprints
+            .extend(thumbprints.iter().map(String::as_str));
         let default = hub.inner.config.default_hub.clone();
         if hub.directory().hub(&default).is_none() {
             let hostname = hub
@@ -193,6 +200,12 @@ impl Hub {
     /// snapshot per handshake.
     pub fn trusted_cas(&self) -> &TrustedCas {
         &self.inner.trusted_cas
+    }
+
+    /// The thumbprints of every `selfSigned` identity; the TLS layer keeps a clone and lets
+    /// a certificate whose chain reaches no verified CA through when its thumbprint is here.
+    pub fn registered_thumbprints(&self) -> &RegisteredThumbprints {
+        &self.inner.registered_thumbprints
     }
 
     pub(crate) fn pending_calls(&self) -> &PendingCalls {

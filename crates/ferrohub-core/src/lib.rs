@@ -39,6 +39,7 @@ pub mod methods;
 pub mod presence;
 pub mod queries;
 pub mod query;
+pub mod registered_thumbprints;
 pub mod registry;
 pub mod service_auth;
 pub mod telemetry;

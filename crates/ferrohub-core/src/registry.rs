@@ -90,6 +90,7 @@ impl Hub {
                     .create_identity(record)
                     .await
                     .map_err(|e| map_missing(e, identity, true))?;
+                self.registered_thumbprints().note(&created.authentication);
                 // Every identity has its twin from the start, like IoT Hub's.
                 if let Err(e) = self.store_new_twin(hub, identity).await
                     && e != StoreError::Conflict
@@ -139,6 +140,7 @@ impl Hub {
                     .update_identity(record, precondition)
                     .await
                     .map_err(|e| map_missing(e, identity, false))?;
+                self.registered_thumbprints().note(&updated.authentication);
                 if updated.status == DeviceStatus::Disabled || keys_changed {
                     // Hostile cases C7/C10: a disabled or re-keyed identity loses its session.
                     let module = identity.module_id.as_ref().map(|_| identity);

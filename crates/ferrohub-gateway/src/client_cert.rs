@@ -11,15 +11,19 @@
 //!   not matter: `openssl req -x509`, which the Azure tutorials use, marks its output
 //!   `CA:TRUE`, and IoT Hub accepts such certificates for thumbprint authentication.
 //! - Any other chain must lead to a verified CA certificate of some hub
-//!   ([`crate::client_chain`]); otherwise the handshake fails with a TLS alert (hostile C11:
-//!   untrusted chain, missing intermediate, CA without proof of possession). Which hub's CA
-//!   it reached, the leaf's CN, its basic constraints and its dates are left for CONNECT.
+//!   ([`crate::client_chain`]), or its leaf's thumbprint must be registered on some
+//!   `selfSigned` identity (IoT Hub's thumbprint authentication ignores the chain, so a
+//!   device may pin a certificate from a CA the hub does not know); otherwise the handshake
+//!   fails with a TLS alert (hostile C11: untrusted chain, missing intermediate, CA without
+//!   proof of possession). Which hub's CA it reached, the thumbprint's identity, the leaf's
+//!   CN, its basic constraints and its dates are left for CONNECT.
 //!
-//! The trusted CAs change at run time; the verifier reads the hub's current snapshot on
-//! every handshake.
+//! The trusted CAs and the registered thumbprints change at run time; the verifier reads
+//! the current ones on every handshake.
 
 use std::sync::Arc;
 
+use ferrohub_core::registered_thumbprints::RegisteredThumbprints;
 use ferrohub_core::trusted_cas::{TrustedCaSet, TrustedCas};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -52,15 +56,29 @@ pub struct ClientCertificate {
 pub struct DeviceCertVerifier {
     algorithms: WebPkiSupportedAlgorithms,
     trusted: TrustedCas,
+    thumbprints: RegisteredThumbprints,
 }
 
 impl DeviceCertVerifier {
-    pub fn new(provider: &CryptoProvider, trusted: TrustedCas) -> Arc<Self> {
+    pub fn new(
+        provider: &CryptoProvider,
+        trusted: TrustedCas,
+        thumbprints: RegisteredThumbprints,
+    ) -> Arc<Self> {
         Arc::new(Self {
             algorithms: provider.signature_verification_algorithms,
             trusted,
+            thumbprints,
         })
     }
+}
+
+/// Uppercase hex SHA-1 (IoT Hub's thumbprint form) and SHA-256 of a certificate.
+fn thumbprints(der: &[u8]) -> (String, String) {
+    (
+        hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref()),
+        hex(ring::digest::digest(&ring::digest::SHA256, der).as_ref()),
+    )
 }
 
 fn parse<'a>(der: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>, String> {
@@ -107,6 +125,12 @@ impl ClientCertVerifier for DeviceCertVerifier {
             now,
         );
         if reached.is_empty() {
+            let (sha1, sha256) = thumbprints(end_entity);
+            if self.thumbprints.contains(&sha1) || self.thumbprints.contains(&sha256) {
+                // Pinned by thumbprint: the chain does not matter; CONNECT checks that the
+                // thumbprint is the connecting identity's.
+                return Ok(ClientCertVerified::assertion());
+            }
             tracing::debug!(
                 subject = %leaf.subject(),
                 issuer = %leaf.issuer(),
@@ -155,9 +179,7 @@ pub fn inspect(
     now: UnixTime,
 ) -> Option<ClientCertificate> {
     let (leaf_der, intermediates) = chain.split_first()?;
-    let sha1 =
-        hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, leaf_der).as_ref());
-    let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, leaf_der).as_ref());
+    let (sha1, sha256) = thumbprints(leaf_der);
     let leaf = match parse(leaf_der) {
         Ok(leaf) => leaf,
         Err(problem) => {

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use ferrohub_core::registered_thumbprints::RegisteredThumbprints;
 use ferrohub_core::trusted_cas::TrustedCas;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
@@ -24,14 +25,16 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Builds the server configuration around the certificate resolver; device certificates
-/// that are not self-signed must chain to one of `trusted` (read per handshake).
+/// that are not self-signed must chain to one of `trusted` or have a thumbprint in
+/// `thumbprints` (both read per handshake).
 pub fn server_config(
     certificates: Arc<ServerCertResolver>,
     trusted: TrustedCas,
+    thumbprints: RegisteredThumbprints,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
     let provider = provider();
     // Devices may present a certificate (X.509 authentication); it is optional, as in IoT Hub.
-    let verifier = crate::client_cert::DeviceCertVerifier::new(&provider, trusted);
+    let verifier = crate::client_cert::DeviceCertVerifier::new(&provider, trusted, thumbprints);
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)

@@ -270,4 +270,33 @@ impl Registry for SqliteStore {
     fn count_devices(&self, hub: HubName) -> StoreFuture<DeviceCounts> {
         self.read(move |conn| count(conn, &hub))
     }
+
+    fn self_signed_thumbprints(&self) -> StoreFuture<Vec<String>> {
+        self.read(self_signed_thumbprints)
+    }
+}
+
+/// Read once at start (a scan of the registry; the records are JSON, so SQLite's JSON
+/// functions pick the two fields out without decoding whole records).
+fn self_signed_thumbprints(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT json_extract(record, '$.authentication.primary_thumbprint'), \
+                    json_extract(record, '$.authentication.secondary_thumbprint') \
+             FROM identities WHERE json_extract(record, '$.authentication.kind') = 'selfSigned'",
+        )
+        .map_err(db_err)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok([
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, Option<String>>(1)?,
+            ])
+        })
+        .map_err(db_err)?;
+    let mut thumbprints = Vec::new();
+    for row in rows {
+        thumbprints.extend(row.map_err(db_err)?.into_iter().flatten());
+    }
+    Ok(thumbprints)
 }

@@ -66,6 +66,10 @@ pub trait Registry: Send + Sync + 'static {
     /// A device's modules, ordered by module id (empty if the device has none or is missing).
     fn list_modules(&self, hub: HubName, device: DeviceId) -> StoreFuture<Vec<DeviceRecord>>;
     fn count_devices(&self, hub: HubName) -> StoreFuture<DeviceCounts>;
+    /// Every thumbprint (primary and secondary, as stored) of every `selfSigned` device or
+    /// module in every hub, in no particular order: what the TLS layer lets through for a
+    /// certificate whose chain reaches no verified CA.
+    fn self_signed_thumbprints(&self) -> StoreFuture<Vec<String>>;
 }
 
 /// Persistent MQTT sessions (clean session = false).

@@ -125,7 +125,11 @@ pub async fn start(
         hub.log_for(&h.name)?;
     }
     let certificates = server_certificates(options.identity, &hub)?;
-    let https_tls = tls::server_config(certificates, hub.trusted_cas().clone())?;
+    let https_tls = tls::server_config(
+        certificates,
+        hub.trusted_cas().clone(),
+        hub.registered_thumbprints().clone(),
+    )?;
     let mqtt_tls = tls::mqtt_config(&https_tls);
     // One config for both device listeners, so they share the authentication throttle.
     let ip_filter = Arc::new(options.ip_filter);

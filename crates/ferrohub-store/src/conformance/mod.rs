@@ -47,7 +47,8 @@ pub use registry::{
     counts_split_devices_by_status, create_get_update_delete_round_trip,
     creating_an_existing_identity_conflicts, deleting_a_device_removes_its_modules_and_sessions,
     devices_are_listed_in_id_order_and_page_after_a_cursor, missing_identities_are_not_found,
-    modules_require_their_device, two_hubs_keep_separate_registries,
+    modules_require_their_device, self_signed_thumbprints_of_every_hub_are_listed,
+    two_hubs_keep_separate_registries,
 };
 pub use sessions::sessions_upsert_and_delete;
 pub use twins::{
@@ -68,6 +69,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     devices_are_listed_in_id_order_and_page_after_a_cursor(store).await;
     counts_split_devices_by_status(store).await;
     two_hubs_keep_separate_registries(store).await;
+    self_signed_thumbprints_of_every_hub_are_listed(store).await;
     update_respects_the_etag(store).await;
     delete_respects_the_etag(store).await;
     concurrent_updates_with_the_same_etag_have_exactly_one_winner(store).await;

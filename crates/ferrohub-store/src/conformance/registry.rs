@@ -449,3 +449,54 @@ pub async fn two_hubs_keep_separate_registries(store: &dyn Store) {
     let counts = ok(store.count_devices(hub_name(b)).await, "count hub b");
     assert_eq!(counts.total, 1, "counts are per hub");
 }
+
+pub async fn self_signed_thumbprints_of_every_hub_are_listed(store: &dyn Store) {
+    use crate::identity::AuthenticationType;
+    let self_signed = |mut record: crate::identity::DeviceRecord, primary: &str, secondary| {
+        record.authentication.kind = AuthenticationType::SelfSigned;
+        record.authentication.primary_key = None;
+        record.authentication.secondary_key = None;
+        record.authentication.primary_thumbprint = Some(primary.to_owned());
+        record.authentication.secondary_thumbprint = secondary;
+        record
+    };
+    let (hub_a, hub_b) = ("conf-thumbs-a", "conf-thumbs-b");
+    let records = [
+        self_signed(device_record(hub_a, "t1"), "AA01", Some("AA02".to_owned())),
+        self_signed(device_record(hub_b, "t2"), "BB01", None),
+        device_record(hub_a, "t3"),
+        self_signed(module_record(hub_a, "t3", "m"), "CC01", None),
+    ];
+    for record in records {
+        ok(store.create_identity(record).await, "create");
+    }
+    // A CA-authenticated identity's leftover thumbprint fields do not count.
+    let mut ca = device_record(hub_b, "t4");
+    ca.authentication.kind = AuthenticationType::CertificateAuthority;
+    ca.authentication.primary_thumbprint = Some("DD01".to_owned());
+    ok(store.create_identity(ca).await, "create t4");
+
+    let listed = ok(store.self_signed_thumbprints().await, "list thumbprints");
+    for expected in ["AA01", "AA02", "BB01", "CC01"] {
+        assert!(
+            listed.iter().any(|t| t == expected),
+            "{expected} listed: {listed:?}"
+        );
+    }
+    assert!(
+        !listed.iter().any(|t| t == "DD01"),
+        "not selfSigned: {listed:?}"
+    );
+
+    ok(
+        store
+            .delete_identity(hub_name(hub_a), device_identity("t1"), Precondition::Any)
+            .await,
+        "delete t1",
+    );
+    let listed = ok(store.self_signed_thumbprints().await, "list after delete");
+    assert!(
+        !listed.iter().any(|t| t == "AA01" || t == "AA02"),
+        "a deleted identity's thumbprints are gone: {listed:?}"
+    );
+}

@@ -5,7 +5,8 @@ use hyper::Method;
 use serde_json::json;
 
 use crate::certs::{
-    Issued, Spec, Version, code, connect_packet, self_signed, sha1_hex, tls_with_chain,
+    Issued, Spec, Version, assert_handshake_refused, code, connect_packet, issued_by, self_signed,
+    sha1_hex, tls_with_chain,
 };
 use crate::support::{HOST, Next, RawClient, TestServer};
 
@@ -122,6 +123,33 @@ async fn a_self_signed_certificate_marked_ca_is_accepted_by_thumbprint_as_iot_hu
     let cert = certificate("openssl-style", (-1, 30), true);
     register_self_signed(&s, "openssl-style", &sha1_hex(&cert.der)).await;
     let (_raw, answer) = connect_with_cert(&s, &cert, "openssl-style", None).await;
+    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_thumbprint_may_pin_a_certificate_from_a_ca_the_hub_does_not_know() {
+    // IoT Hub's thumbprint authentication ignores the chain: a vendor CA's certificate works
+    // once its thumbprint is registered. Unregistered, the chain is untrusted (hostile C11).
+    let s = TestServer::start().await;
+    let vendor_ca = self_signed(Spec::ca("vendor CA"));
+    let pinned = issued_by(Spec::device("pinned"), &vendor_ca);
+    assert_handshake_refused(&s, &[&pinned], "not registered yet").await;
+
+    register_self_signed(&s, "pinned", &sha1_hex(&pinned.der)).await;
+    let (_raw, answer) = connect_with_cert(&s, &pinned, "pinned", None).await;
+    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    // The handshake lets the certificate through; CONNECT still checks it is this identity's.
+    register_self_signed(&s, "someone-else", &sha1_hex(&vendor_ca.der)).await;
+    let (_raw, answer) = connect_with_cert(&s, &pinned, "someone-else", None).await;
+    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    let stranger = issued_by(Spec::device("stranger"), &vendor_ca);
+    assert_handshake_refused(&s, &[&stranger], "a sibling certificate is not pinned").await;
+
+    // After a restart the registered thumbprints are read back from the store.
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir).await;
+    let (_raw, answer) = connect_with_cert(&s, &pinned, "pinned", None).await;
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
     s.stop().await;
 }
