@@ -1,6 +1,7 @@
 //! Crash consistency (hostile group F1): QoS 1 publishers record every PUBACK; the server is
 //! killed with SIGKILL at an arbitrary moment and restarted on the same data directory;
-//! every acknowledged message must be in the log afterwards.
+//! every acknowledged message must be in the log afterwards. Also a full disk (E11): writes
+//! that fail get no PUBACK, and the server goes on once there is room.
 //!
 //! This drives the real `ferrohub` binary, so nothing but the process boundary is shared.
 
@@ -24,7 +25,7 @@ use tokio_rustls::TlsConnector;
 #[path = "binary/support.rs"]
 mod support;
 
-use support::{owner, start};
+use support::{owner, start, start_with_file_size_limit};
 
 const DEVICES: usize = 4;
 const WINDOW: usize = 8;
@@ -433,5 +434,105 @@ async fn accepted_c2d_messages_and_twin_versions_survive_kill_9() {
         next["properties"]["desired"]["$version"].as_u64().unwrap(),
         stored + 1,
         "versions are never reused"
+    );
+}
+
+/// Hostile E11, disk full: the server runs with a file-size limit, so the telemetry log's
+/// writes start failing (EFBIG, the same path as ENOSPC: the journal cannot grow, then the
+/// partition files cannot). The batches that fail get no PUBACK (the server closes those
+/// connections), the server stays up, takes traffic again once the limit is raised, and
+/// every acknowledged message is in the log, also after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gets_no_puback_and_the_server_goes_on_when_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room for the database and the first 1 MiB of the journal, not for its second step.
+    let mut server = start_with_file_size_limit(dir.path(), 1536 * 1024);
+    let client = api(dir.path(), server.https_port).await;
+    let mut keys = Vec::new();
+    for i in 0..DEVICES {
+        let id = format!("full-{i}");
+        let d = client
+            .call_ok(Method::PUT, &format!("/devices/{id}"), Some(json!({})))
+            .await
+            .unwrap()
+            .json()
+            .unwrap();
+        let key = d["authentication"]["symmetricKey"]["primaryKey"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        keys.push((id, key));
+    }
+    let acked: Acked = Arc::default();
+    let publish_all = |base: u64, acked: &Acked| {
+        keys.iter()
+            .map(|(id, key)| {
+                tokio::spawn(publish_until_killed(
+                    dir.path().join("ca.pem"),
+                    server.mqtt_port,
+                    id.clone(),
+                    key.clone(),
+                    base,
+                    acked.clone(),
+                ))
+            })
+            .collect::<Vec<_>>()
+    };
+    // Each publisher runs until the server closes its connection: a write failed.
+    let failing = tokio::time::timeout(Duration::from_secs(120), async {
+        for publisher in publish_all(0, &acked) {
+            publisher.await.unwrap();
+        }
+    });
+    failing
+        .await
+        .expect("no write failed within 120 s: the file-size limit did not bite");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server survived the failed writes"
+    );
+    let before_room = acked.lock().unwrap().len();
+    assert!(
+        before_room > 0,
+        "messages were acknowledged before the disk filled"
+    );
+
+    // Room again: new connections are acknowledged.
+    let status = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &server.child.id().to_string(),
+            "--fsize=unlimited:unlimited",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit raised the limit");
+    let publishers = publish_all(1_000_000, &acked);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < before_room + 500 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no acknowledgements after the disk had room again"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let acked_now = acked.lock().unwrap().clone();
+    let seen = stored(&client, &acked_now).await;
+    let lost: Vec<_> = acked_now.difference(&seen).take(10).collect();
+    assert!(lost.is_empty(), "acknowledged messages missing: {lost:?}");
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let acked_now = acked.lock().unwrap().clone();
+    let seen = stored(&client, &acked_now).await;
+    let lost: Vec<_> = acked_now.difference(&seen).take(10).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged messages lost after the restart: {lost:?}"
     );
 }

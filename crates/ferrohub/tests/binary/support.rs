@@ -22,9 +22,28 @@ impl Drop for Server {
 }
 
 pub fn start(dir: &Path) -> Server {
+    start_command(dir, Command::new(env!("CARGO_BIN_EXE_ferrohub")))
+}
+
+/// Starts the server with a soft limit on the size of any file it writes (RLIMIT_FSIZE,
+/// via util-linux `prlimit`): a write past it fails with EFBIG, as on a full disk. SIGXFSZ
+/// is ignored (a shell's `trap ''` survives `exec`), so the write fails instead of killing
+/// the process. `prlimit --pid` can raise the soft limit later (the hard one is unlimited).
+pub fn start_with_file_size_limit(dir: &Path, bytes: u64) -> Server {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        "trap '' XFSZ; limit=$1; shift; exec prlimit --fsize=\"$limit\":unlimited \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_ferrohub"),
+        &bytes.to_string(),
+    ]);
+    start_command(dir, command)
+}
+
+fn start_command(dir: &Path, mut command: Command) -> Server {
     let record = dir.join("server.json");
     let _ = std::fs::remove_file(&record);
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+    let child = command
         .args([
             "serve",
             "--mqtt-port",
