@@ -54,17 +54,11 @@ pub async fn serve_https(
             }
         };
         let acceptor = acceptor.clone();
-        // The peer address travels with each request (MQTT over WebSockets logs it).
         let chosen = if ip_filter.allows(peer.ip()) {
-            &router
+            router.clone()
         } else {
-            &refused
+            refused.clone()
         };
-        let service = TowerToHyperService::new(
-            chosen
-                .clone()
-                .layer(axum::Extension(crate::websocket::PeerAddr(peer))),
-        );
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let stream =
@@ -75,6 +69,18 @@ pub async fn serve_https(
                         return;
                     }
                 };
+            // The peer address and the client certificate (if any) travel with each request:
+            // MQTT over WebSockets logs the one and authenticates X.509 devices with the other.
+            let certificates = stream.get_ref().1.peer_certificates().map(|chain| {
+                crate::websocket::PeerCertificates(
+                    chain.iter().map(|c| c.clone().into_owned()).collect(),
+                )
+            });
+            let mut app = chosen.layer(axum::Extension(crate::websocket::PeerAddr(peer)));
+            if let Some(certificates) = certificates {
+                app = app.layer(axum::Extension(certificates));
+            }
+            let service = TowerToHyperService::new(app);
             let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {

@@ -5,7 +5,8 @@
 //! subprotocol is not echoed). Binary frames are fed to the same driver as TCP, through an
 //! in-memory pipe, so packets may span frames and several may share one; text frames close
 //! the connection. Frame and message sizes are capped just above the MQTT packet limit, so a
-//! declared 1 GB frame is refused without allocating it.
+//! declared 1 GB frame is refused without allocating it. A certificate the device presented
+//! in the HTTPS handshake authenticates it as over MQTT/TLS (X.509 over WebSockets).
 
 use std::net::SocketAddr;
 
@@ -24,6 +25,11 @@ use crate::shutdown::Shutdown;
 /// The client's address, set per connection by the HTTPS listener.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// The certificate chain the client presented in the HTTPS handshake (leaf first), set per
+/// connection by the HTTPS listener when there was one.
+#[derive(Debug, Clone)]
+pub struct PeerCertificates(pub std::sync::Arc<[rustls::pki_types::CertificateDer<'static>]>);
 
 /// Largest WebSocket message or frame: an MQTT packet of 256 KiB plus headers.
 const MAX_WS_MESSAGE: usize = 300 * 1024;
@@ -61,6 +67,7 @@ fn offers_mqtt(headers: &HeaderMap) -> bool {
 async fn upgrade(
     State(state): State<WsState>,
     peer: Option<Extension<PeerAddr>>,
+    certificates: Option<Extension<PeerCertificates>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -82,18 +89,31 @@ async fn upgrade(
     ws.protocols(["mqtt"])
         .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
-        .on_upgrade(move |socket| bridge(socket, peer, state))
+        .on_upgrade(move |socket| {
+            let certificates = certificates.map(|Extension(c)| c);
+            bridge(socket, peer, certificates, state)
+        })
 }
 
 /// Pumps frames between the WebSocket and the driver until either side ends.
-async fn bridge(mut socket: WebSocket, peer: SocketAddr, state: WsState) {
+async fn bridge(
+    mut socket: WebSocket,
+    peer: SocketAddr,
+    certificates: Option<PeerCertificates>,
+    state: WsState,
+) {
     let (driver_side, pump_side) = tokio::io::duplex(PIPE_BYTES);
-    // Certificate authentication over WebSockets is not offered: the HTTPS listener does not
-    // pass the handshake's certificate through to the upgraded connection.
-    let transport = Transport {
-        peer,
-        client_cert: None,
-    };
+    // Judged now, as on the MQTT port: CONNECT needs the CAs the chain reaches at this moment.
+    let client_cert = certificates.and_then(|PeerCertificates(chain)| {
+        let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        crate::client_cert::inspect(
+            &chain,
+            &state.hub.trusted_cas().snapshot(),
+            &algorithms,
+            rustls::pki_types::UnixTime::now(),
+        )
+    });
+    let transport = Transport { peer, client_cert };
     let driver = tokio::spawn(drive(
         driver_side,
         transport,

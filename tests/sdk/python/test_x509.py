@@ -52,6 +52,27 @@ def test_x509_device_connects_and_sends(x509_device, hub_hostname, ca_pem):
         client.shutdown()
 
 
+def test_x509_device_connects_over_websockets(x509_device, hub_hostname, ca_pem):
+    """`websockets=True`: the certificate goes in the TLS handshake on port 443 and
+    authenticates the MQTT connection inside the WebSocket."""
+    device_id, cert, key = x509_device
+    client = IoTHubDeviceClient.create_from_x509_certificate(
+        x509=X509(cert_file=cert, key_file=key),
+        hostname=hub_hostname,
+        device_id=device_id,
+        server_verification_cert=ca_pem,
+        websockets=True,
+    )
+    try:
+        client.connect()
+        client.send_message("certificate over websockets")
+        events = read_events(device_id, 1)
+        assert events[0]["body"] == "certificate over websockets"
+        assert "x509Certificate" in events[0]["systemProperties"]["iothub-connection-auth-method"]
+    finally:
+        client.shutdown()
+
+
 def test_x509_device_with_an_unregistered_certificate_is_refused(x509_device, hub_hostname, ca_pem, tmp_path):
     device_id, _, _ = x509_device
     other_cert, other_key, _ = make_certificate(tmp_path, "intruder")

@@ -143,6 +143,24 @@ pub async fn tls_with_chain(
     key: PrivateKeyDer<'static>,
     version: Version,
 ) -> std::io::Result<RawClient> {
+    let config = client_config(s, chain, key, version);
+    let tcp = TcpStream::connect(s.mqtt_addr).await?;
+    let tls = TlsConnector::from(config)
+        .connect(ServerName::try_from(HOST).unwrap(), tcp)
+        .await?;
+    Ok(RawClient {
+        tls,
+        buf: BytesMut::new(),
+    })
+}
+
+/// A client TLS configuration trusting the server's CA and presenting `chain` with `key`.
+pub fn client_config(
+    s: &TestServer,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    version: Version,
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::pem::PemObject::pem_file_iter(s.ca()).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -159,14 +177,7 @@ pub async fn tls_with_chain(
     .with_root_certificates(roots)
     .with_client_auth_cert(chain, key)
     .unwrap();
-    let tcp = TcpStream::connect(s.mqtt_addr).await?;
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from(HOST).unwrap(), tcp)
-        .await?;
-    Ok(RawClient {
-        tls,
-        buf: BytesMut::new(),
-    })
+    Arc::new(config)
 }
 
 /// A CONNECT for `client_id` of the default hub (`host` names another hub).

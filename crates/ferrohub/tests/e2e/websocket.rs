@@ -19,8 +19,20 @@ async fn websocket(
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
     tokio_tungstenite::tungstenite::Error,
 > {
+    websocket_with(s, tls_config(&s.ca()).unwrap(), protocol).await
+}
+
+/// The WebSocket with the given client TLS configuration (one presenting a certificate).
+async fn websocket_with(
+    s: &TestServer,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    protocol: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
     let tcp = TcpStream::connect(s.https_addr).await.unwrap();
-    let tls = TlsConnector::from(tls_config(&s.ca()).unwrap())
+    let tls = TlsConnector::from(tls)
         .connect(ServerName::try_from(HOST).unwrap(), tcp)
         .await
         .unwrap();
@@ -130,5 +142,58 @@ async fn text_frames_close_the_connection() {
         matches!(end, None | Some(Ok(Message::Close(_))) | Some(Err(_))),
         "{end:?}"
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_x509_device_authenticates_with_its_certificate_over_websockets() {
+    use crate::certs::{Spec, Version, client_config, self_signed, sha1_hex};
+    let s = TestServer::start().await;
+    let cert = self_signed(Spec::device("wsx509"));
+    crate::x509::register_self_signed(&s, "wsx509", &sha1_hex(&cert.der)).await;
+    let presenting = client_config(
+        &s,
+        vec![cert.der.clone()],
+        cert.private_key(),
+        Version::Tls12,
+    );
+    let mut ws = websocket_with(&s, presenting, Some("mqtt")).await.unwrap();
+    ws.send(frame(&connect_packet("wsx509", None)))
+        .await
+        .unwrap();
+    let mut buf = BytesMut::new();
+    match next_packet(&mut ws, &mut buf).await {
+        Packet::ConnAck(a) => assert_eq!(a.code, ConnectReturnCode::Accepted),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    ws.send(frame(&Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "devices/wsx509/messages/events/".into(),
+        packet_id: Some(3),
+        payload: bytes::Bytes::from_static(b"over wss with a certificate"),
+    })))
+    .await
+    .unwrap();
+    assert_eq!(next_packet(&mut ws, &mut buf).await, Packet::PubAck(3));
+    let event = &s.events("wsx509", 1).await[0];
+    assert!(
+        event["systemProperties"]["iothub-connection-auth-method"]
+            .as_str()
+            .unwrap()
+            .contains("x509Certificate")
+    );
+
+    // The same CONNECT without the certificate has no credentials.
+    let mut bare = websocket(&s, Some("mqtt")).await.unwrap();
+    bare.send(frame(&connect_packet("wsx509", None)))
+        .await
+        .unwrap();
+    let mut buf = BytesMut::new();
+    match next_packet(&mut bare, &mut buf).await {
+        Packet::ConnAck(a) => assert_ne!(a.code, ConnectReturnCode::Accepted),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
     s.stop().await;
 }
