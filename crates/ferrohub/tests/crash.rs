@@ -166,29 +166,44 @@ async fn stored(client: &ApiClient, expected: &BTreeSet<(String, u64)>) -> BTree
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_acknowledged_message_survives_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let acked: Acked = Arc::default();
-    let mut server = start(dir.path());
-    let client = api(dir.path(), server.https_port).await;
+/// `DEVICES` SAS devices named `{prefix}-{i}`, with their primary keys.
+async fn create_devices(client: &ApiClient, prefix: &str) -> Vec<(String, String)> {
     let mut keys = Vec::new();
     for i in 0..DEVICES {
-        let id = format!("crash-{i}");
+        let id = format!("{prefix}-{i}");
         let d = client
             .call_ok(Method::PUT, &format!("/devices/{id}"), Some(json!({})))
             .await
             .unwrap()
             .json()
             .unwrap();
-        keys.push((
-            id,
-            d["authentication"]["symmetricKey"]["primaryKey"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        ));
+        let key = d["authentication"]["symmetricKey"]["primaryKey"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        keys.push((id, key));
     }
+    keys
+}
+
+/// Asserts that every acknowledged message can be read back from the log.
+async fn assert_all_stored(client: &ApiClient, acked: &Acked, when: &str) {
+    let acked_now = acked.lock().unwrap().clone();
+    let seen = stored(client, &acked_now).await;
+    let lost: Vec<_> = acked_now.difference(&seen).take(10).collect();
+    assert!(
+        lost.is_empty(),
+        "{when}: acknowledged messages missing: {lost:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked: Acked = Arc::default();
+    let mut server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let keys = create_devices(&client, "crash").await;
     for cycle in 0..CYCLES {
         let mut publishers = Vec::new();
         for (id, key) in &keys {
@@ -448,21 +463,7 @@ async fn a_full_disk_gets_no_puback_and_the_server_goes_on_when_there_is_room() 
     // Room for the database and the first 1 MiB of the journal, not for its second step.
     let mut server = start_with_file_size_limit(dir.path(), 1536 * 1024);
     let client = api(dir.path(), server.https_port).await;
-    let mut keys = Vec::new();
-    for i in 0..DEVICES {
-        let id = format!("full-{i}");
-        let d = client
-            .call_ok(Method::PUT, &format!("/devices/{id}"), Some(json!({})))
-            .await
-            .unwrap()
-            .json()
-            .unwrap();
-        let key = d["authentication"]["symmetricKey"]["primaryKey"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        keys.push((id, key));
-    }
+    let keys = create_devices(&client, "full").await;
     let acked: Acked = Arc::default();
     let publish_all = |base: u64, acked: &Acked| {
         keys.iter()
@@ -516,10 +517,7 @@ async fn a_full_disk_gets_no_puback_and_the_server_goes_on_when_there_is_room() 
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let acked_now = acked.lock().unwrap().clone();
-    let seen = stored(&client, &acked_now).await;
-    let lost: Vec<_> = acked_now.difference(&seen).take(10).collect();
-    assert!(lost.is_empty(), "acknowledged messages missing: {lost:?}");
+    assert_all_stored(&client, &acked, "with room again").await;
 
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -528,11 +526,5 @@ async fn a_full_disk_gets_no_puback_and_the_server_goes_on_when_there_is_room() 
     }
     let server = start(dir.path());
     let client = api(dir.path(), server.https_port).await;
-    let acked_now = acked.lock().unwrap().clone();
-    let seen = stored(&client, &acked_now).await;
-    let lost: Vec<_> = acked_now.difference(&seen).take(10).collect();
-    assert!(
-        lost.is_empty(),
-        "acknowledged messages lost after the restart: {lost:?}"
-    );
+    assert_all_stored(&client, &acked, "after the restart").await;
 }

@@ -34,40 +34,23 @@ def x509_device(registry, tmp_path):
     registry.delete_device(device_id)
 
 
-def test_x509_device_connects_and_sends(x509_device, hub_hostname, ca_pem):
+@pytest.mark.parametrize("websockets", [False, True], ids=["mqtt", "websockets"])
+def test_x509_device_connects_and_sends(x509_device, hub_hostname, ca_pem, websockets):
+    """Over MQTT/TLS, and with `websockets=True` the certificate goes in the TLS handshake
+    on port 443 and authenticates the MQTT connection inside the WebSocket."""
     device_id, cert, key = x509_device
     client = IoTHubDeviceClient.create_from_x509_certificate(
         x509=X509(cert_file=cert, key_file=key),
         hostname=hub_hostname,
         device_id=device_id,
         server_verification_cert=ca_pem,
+        websockets=websockets,
     )
     try:
         client.connect()
         client.send_message("signed by a certificate")
         events = read_events(device_id, 1)
         assert events[0]["body"] == "signed by a certificate"
-        assert "x509Certificate" in events[0]["systemProperties"]["iothub-connection-auth-method"]
-    finally:
-        client.shutdown()
-
-
-def test_x509_device_connects_over_websockets(x509_device, hub_hostname, ca_pem):
-    """`websockets=True`: the certificate goes in the TLS handshake on port 443 and
-    authenticates the MQTT connection inside the WebSocket."""
-    device_id, cert, key = x509_device
-    client = IoTHubDeviceClient.create_from_x509_certificate(
-        x509=X509(cert_file=cert, key_file=key),
-        hostname=hub_hostname,
-        device_id=device_id,
-        server_verification_cert=ca_pem,
-        websockets=True,
-    )
-    try:
-        client.connect()
-        client.send_message("certificate over websockets")
-        events = read_events(device_id, 1)
-        assert events[0]["body"] == "certificate over websockets"
         assert "x509Certificate" in events[0]["systemProperties"]["iothub-connection-auth-method"]
     finally:
         client.shutdown()
