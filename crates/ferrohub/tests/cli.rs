@@ -218,3 +218,82 @@ fn ca_certificates_and_hub_settings_are_managed_from_the_command_line() {
     assert_eq!(plant2["disableDeviceSAS"], true);
     drop(server);
 }
+
+/// Port 443 needs privileges: `serve` says so in one warning line and listens for HTTPS on
+/// 8443. Run as root, the server is started as `nobody` (util-linux `setpriv`), so binding
+/// 443 is refused as it is for any unprivileged user.
+#[test]
+fn without_privileges_for_443_https_falls_back_to_8443_with_one_warning_line() {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // A copy nobody can run wherever the build directory is.
+    let binary = d.join("ferrohub");
+    std::fs::copy(env!("CARGO_BIN_EXE_ferrohub"), &binary).unwrap();
+    let uid = ok(Command::new("id").arg("-u").output().unwrap());
+    let mut command = if uid.trim() == "0" {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&binary);
+        c
+    } else {
+        Command::new(&binary)
+    };
+    let data = d.join("data");
+    let mut child = command
+        .args([
+            "serve",
+            "--mqtt-port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let record = data.join("server.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let port = loop {
+        if let Ok(bytes) = std::fs::read(&record)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            break v["httpsPort"].as_u64().unwrap();
+        }
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("the server did not start: {err}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(port, 8443, "{err}");
+    let warnings: Vec<_> = err
+        .lines()
+        .filter(|l| l.contains("port 443 needs privileges"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].starts_with("warning: "), "{err}");
+    assert!(warnings[0].contains("8443"), "{err}");
+}

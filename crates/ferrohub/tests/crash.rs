@@ -528,3 +528,57 @@ async fn a_full_disk_gets_no_puback_and_the_server_goes_on_when_there_is_room() 
     let client = api(dir.path(), server.https_port).await;
     assert_all_stored(&client, &acked, "after the restart").await;
 }
+
+/// SIGTERM while devices publish: the server stops accepting, finishes the appends in
+/// flight, closes the connections and exits 0; every acknowledged message is in the log
+/// after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_devices_publish_exits_0_and_keeps_every_acknowledged_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let keys = create_devices(&client, "term").await;
+    let acked: Acked = Arc::default();
+    let publishers: Vec<_> = keys
+        .iter()
+        .map(|(id, key)| {
+            tokio::spawn(publish_until_killed(
+                dir.path().join("ca.pem"),
+                server.mqtt_port,
+                id.clone(),
+                key.clone(),
+                0,
+                acked.clone(),
+            ))
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "publishers made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        (server, status)
+    });
+    let (server, status) = tokio::time::timeout(Duration::from_secs(30), exit)
+        .await
+        .expect("the server exits within 30 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    drop(server);
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    assert_all_stored(&client, &acked, "after SIGTERM and a restart").await;
+}
