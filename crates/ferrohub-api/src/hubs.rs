@@ -50,6 +50,7 @@ fn hub_json(record: &HubRecord) -> Value {
         "hostname": record.hostname,
         "createdTime": record.created_time,
         "disableDeviceSAS": record.disable_device_sas,
+        "disableModuleSAS": record.disable_module_sas,
     })
 }
 
@@ -95,6 +96,8 @@ pub async fn get_hub(
 pub struct UpdateHub {
     #[serde(rename = "disableDeviceSAS")]
     disable_device_sas: Option<bool>,
+    #[serde(rename = "disableModuleSAS")]
+    disable_module_sas: Option<bool>,
 }
 
 pub async fn update_hub(
@@ -108,6 +111,7 @@ pub async fn update_hub(
     let body: UpdateHub = json_body(&body)?;
     let update = HubSettingsUpdate {
         disable_device_sas: body.disable_device_sas,
+        disable_module_sas: body.disable_module_sas,
     };
     let record = state.hub.update_hub_settings(&hub, update).await?;
     Ok(json_response(StatusCode::OK, hub_json(&record), None))

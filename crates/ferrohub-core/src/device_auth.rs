@@ -55,6 +55,10 @@ pub enum DeviceAuthError {
         "device SAS authentication is disabled for this hub (disableDeviceSAS); the device must use an X.509 certificate"
     )]
     DeviceSasDisabled,
+    #[error(
+        "module SAS authentication is disabled for this hub (disableModuleSAS); the module must use an X.509 certificate"
+    )]
+    ModuleSasDisabled,
     #[error("the registry is unavailable: {0}")]
     Unavailable(String),
 }
@@ -238,15 +242,18 @@ impl Hub {
             .hub_for_host(host)
             .ok_or_else(|| DeviceAuthError::UnknownHub(host.to_owned()))?;
         let text = password.ok_or(DeviceAuthError::NoCredentials)?;
-        // IoT Hub's disableDeviceSAS covers devices (their keys and policy tokens alike), not
-        // modules, which have disableModuleSAS.
-        if identity.module_id.is_none()
-            && self
-                .directory()
-                .hub(&hub)
-                .is_some_and(|h| h.disable_device_sas)
-        {
-            return Err(DeviceAuthError::DeviceSasDisabled);
+        // IoT Hub's disableDeviceSAS covers devices (their keys and policy tokens alike),
+        // disableModuleSAS modules.
+        if let Some(settings) = self.directory().hub(&hub) {
+            match identity.module_id {
+                None if settings.disable_device_sas => {
+                    return Err(DeviceAuthError::DeviceSasDisabled);
+                }
+                Some(_) if settings.disable_module_sas => {
+                    return Err(DeviceAuthError::ModuleSasDisabled);
+                }
+                _ => {}
+            }
         }
         let text = std::str::from_utf8(text)
             .map_err(|_| DeviceAuthError::MalformedToken("not UTF-8".into()))?;

@@ -129,6 +129,7 @@ impl Hub {
             hostname: hostname.to_ascii_lowercase(),
             created_time: format_time(self.now()),
             disable_device_sas: false,
+            disable_module_sas: false,
         };
         // An alias of this very hub (the default hub's `--hostname`s) is not a conflict.
         if self

@@ -1,5 +1,7 @@
 //! Per-hub settings that IoT Hub keeps on the hub resource itself, changed through our hub
-//! extension. Today one: `disableDeviceSAS`.
+//! extension: `disableDeviceSAS` and `disableModuleSAS`. (`disableLocalAuth` is not offered:
+//! ferrohub has no authentication besides SAS for its service API, so it would lock the
+//! owner out.)
 
 use ferrohub_protocol::HubName;
 use ferrohub_store::{HubRecord, StoreError};
@@ -13,6 +15,8 @@ pub struct HubSettingsUpdate {
     /// IoT Hub's `disableDeviceSAS`: refuse SAS tokens (device keys and policy tokens) from
     /// device identities at CONNECT; certificates still work, modules are not affected.
     pub disable_device_sas: Option<bool>,
+    /// IoT Hub's `disableModuleSAS`: the same for module identities.
+    pub disable_module_sas: Option<bool>,
 }
 
 impl Hub {
@@ -34,6 +38,9 @@ impl Hub {
             disable_device_sas: update
                 .disable_device_sas
                 .unwrap_or(current.disable_device_sas),
+            disable_module_sas: update
+                .disable_module_sas
+                .unwrap_or(current.disable_module_sas),
             ..current
         };
         self.store()

@@ -527,6 +527,7 @@ fn connack_code(e: &DeviceAuthError) -> ConnectReturnCode {
         | DeviceAuthError::NotRegistered
         | DeviceAuthError::CertificateRejected(_)
         | DeviceAuthError::DeviceSasDisabled
+        | DeviceAuthError::ModuleSasDisabled
         | DeviceAuthError::AddressNotAllowed => ConnectReturnCode::NotAuthorized,
     }
 }

@@ -11,8 +11,15 @@ impl HubCatalog for SqliteStore {
         self.write(move |conn| {
             // A taken name or host name violates a key, which `db_err` maps to Conflict.
             conn.execute(
-                "INSERT INTO hubs (name, hostname, created_time, disable_device_sas) VALUES (?1, ?2, ?3, ?4)",
-                params![hub.name.as_str(), hub.hostname, hub.created_time, hub.disable_device_sas],
+                "INSERT INTO hubs (name, hostname, created_time, disable_device_sas, disable_module_sas) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    hub.name.as_str(),
+                    hub.hostname,
+                    hub.created_time,
+                    hub.disable_device_sas,
+                    hub.disable_module_sas
+                ],
             )
             .map_err(db_err)?;
             Ok(())
@@ -23,7 +30,8 @@ impl HubCatalog for SqliteStore {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT name, hostname, created_time, disable_device_sas FROM hubs ORDER BY name",
+                    "SELECT name, hostname, created_time, disable_device_sas, disable_module_sas \
+                     FROM hubs ORDER BY name",
                 )
                 .map_err(db_err)?;
             let rows = stmt
@@ -33,16 +41,19 @@ impl HubCatalog for SqliteStore {
                         row.get(1)?,
                         row.get(2)?,
                         row.get(3)?,
+                        row.get(4)?,
                     ))
                 })
                 .map_err(db_err)?;
             rows.map(|row| {
-                let (name, hostname, created_time, disable_device_sas) = row.map_err(db_err)?;
+                let (name, hostname, created_time, disable_device_sas, disable_module_sas) =
+                    row.map_err(db_err)?;
                 Ok(HubRecord {
                     name: HubName::new(name).map_err(|e| corrupt("hub name", e))?,
                     hostname,
                     created_time,
                     disable_device_sas,
+                    disable_module_sas,
                 })
             })
             .collect()
@@ -53,8 +64,12 @@ impl HubCatalog for SqliteStore {
         self.write(move |conn| {
             let changed = conn
                 .execute(
-                    "UPDATE hubs SET disable_device_sas = ?2 WHERE name = ?1",
-                    params![hub.name.as_str(), hub.disable_device_sas],
+                    "UPDATE hubs SET disable_device_sas = ?2, disable_module_sas = ?3 WHERE name = ?1",
+                    params![
+                        hub.name.as_str(),
+                        hub.disable_device_sas,
+                        hub.disable_module_sas
+                    ],
                 )
                 .map_err(db_err)?;
             if changed == 0 {

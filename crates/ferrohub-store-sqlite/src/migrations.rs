@@ -100,6 +100,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hub, name)
     );
     ",
+    // 4: hub setting disableModuleSAS.
+    "
+    ALTER TABLE hubs ADD COLUMN disable_module_sas INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -30,6 +30,7 @@ async fn data_survives_closing_and_reopening_the_store() {
         hostname: "survive.example.net".into(),
         created_time: "2024-01-01T00:00:00Z".into(),
         disable_device_sas: false,
+        disable_module_sas: false,
     };
     let policy = SharedAccessPolicy {
         hub: hub_name("survive"),
@@ -55,6 +56,7 @@ async fn data_survives_closing_and_reopening_the_store() {
         store
             .update_hub(HubRecord {
                 disable_device_sas: true,
+                disable_module_sas: true,
                 ..hub.clone()
             })
             .await
@@ -67,6 +69,7 @@ async fn data_survives_closing_and_reopening_the_store() {
         store.hubs().await.unwrap(),
         [HubRecord {
             disable_device_sas: true,
+            disable_module_sas: true,
             ..hub
         }]
     );
@@ -232,4 +235,37 @@ fn a_database_from_a_newer_build_is_refused() {
         SqliteStore::open(&path),
         Err(StoreError::Unavailable(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_written_before_disable_module_sas_is_upgraded_and_keeps_its_hubs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrohub.db");
+    let hub = HubRecord {
+        name: hub_name("older"),
+        hostname: "older.example.net".into(),
+        created_time: "2024-01-01T00:00:00Z".into(),
+        disable_device_sas: true,
+        disable_module_sas: false,
+    };
+    SqliteStore::open(&path)
+        .unwrap()
+        .put_hub(hub.clone())
+        .await
+        .unwrap();
+    // As a build with schema version 3 left it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE hubs DROP COLUMN disable_module_sas; PRAGMA user_version = 3;")
+        .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    assert_eq!(store.hubs().await.unwrap(), [hub.clone()]);
+    let changed = HubRecord {
+        disable_module_sas: true,
+        ..hub
+    };
+    store.update_hub(changed.clone()).await.unwrap();
+    assert_eq!(store.hubs().await.unwrap(), [changed]);
 }

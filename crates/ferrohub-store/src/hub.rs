@@ -16,6 +16,9 @@ pub struct HubRecord {
     /// own keys or a policy's); X.509 still works. Modules are not affected, as in IoT Hub.
     #[serde(default)]
     pub disable_device_sas: bool,
+    /// IoT Hub's `disableModuleSAS`: module identities may not connect with SAS tokens.
+    #[serde(default)]
+    pub disable_module_sas: bool,
 }
 
 /// A hub-level shared access policy (`iothubowner`, `service`, ...), keyed by (hub, name).

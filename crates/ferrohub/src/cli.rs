@@ -126,6 +126,9 @@ pub enum HubCommand {
         /// devices still connect.
         #[arg(long, action = clap::ArgAction::Set)]
         disable_device_sas: Option<bool>,
+        /// Refuse SAS tokens from module identities (IoT Hub's disableModuleSAS).
+        #[arg(long, action = clap::ArgAction::Set)]
+        disable_module_sas: Option<bool>,
     },
 }
 

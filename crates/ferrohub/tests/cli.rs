@@ -211,11 +211,23 @@ fn ca_certificates_and_hub_settings_are_managed_from_the_command_line() {
     ));
     let plant2: serde_json::Value = serde_json::from_str(&ok(cli(
         d,
-        &["hub", "update", "plant2", "--disable-device-sas", "true"],
+        &[
+            "hub",
+            "update",
+            "plant2",
+            "--disable-device-sas",
+            "true",
+            "--disable-module-sas",
+            "true",
+        ],
     )))
     .unwrap();
     assert_eq!(plant2["name"], "plant2");
     assert_eq!(plant2["disableDeviceSAS"], true);
+    assert_eq!(plant2["disableModuleSAS"], true);
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(cli(d, &["hub", "show", "default"]))).unwrap();
+    assert_eq!(shown["disableModuleSAS"], false, "per hub");
     drop(server);
 }
 

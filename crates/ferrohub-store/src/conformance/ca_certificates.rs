@@ -14,6 +14,7 @@ fn hub(name: &str) -> HubRecord {
         hostname: format!("{name}.example.net"),
         created_time: "2024-01-01T00:00:00Z".to_owned(),
         disable_device_sas: false,
+        disable_module_sas: false,
     }
 }
 
@@ -204,7 +205,18 @@ pub async fn hub_settings_update_and_persist(store: &dyn Store) {
     ok(store.update_hub(changed.clone()).await, "update settings");
     let hubs = ok(store.hubs().await, "list hubs");
     let stored = hubs.iter().find(|h| h.name == original.name).cloned();
-    assert_eq!(stored, Some(changed), "the new setting is stored");
+    assert_eq!(stored, Some(changed.clone()), "the new setting is stored");
+    let modules_too = HubRecord {
+        disable_module_sas: true,
+        ..changed
+    };
+    ok(
+        store.update_hub(modules_too.clone()).await,
+        "update settings again",
+    );
+    let hubs = ok(store.hubs().await, "list hubs");
+    let stored = hubs.iter().find(|h| h.name == original.name).cloned();
+    assert_eq!(stored, Some(modules_too), "both settings are stored");
     fails_with(
         store.update_hub(hub("conf-settings-nowhere")).await,
         StoreError::NotFound,

@@ -13,6 +13,7 @@ fn hub(name: &str, hostname: &str) -> HubRecord {
         hostname: hostname.to_owned(),
         created_time: "2024-01-01T00:00:00Z".to_owned(),
         disable_device_sas: false,
+        disable_module_sas: false,
     }
 }
 

@@ -44,10 +44,14 @@ pub async fn run(ctx: &Context, cmd: HubCommand) -> anyhow::Result<()> {
         HubCommand::Update {
             name,
             disable_device_sas,
+            disable_module_sas,
         } => {
             let mut body = json!({});
             if let Some(disabled) = disable_device_sas {
                 body["disableDeviceSAS"] = json!(disabled);
+            }
+            if let Some(disabled) = disable_module_sas {
+                body["disableModuleSAS"] = json!(disabled);
             }
             let client = ctx.client_for_hub(&name).await?;
             let r = client

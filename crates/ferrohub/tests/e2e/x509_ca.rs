@@ -697,3 +697,73 @@ async fn with_disable_device_sas_sas_devices_get_connack_5_while_x509_devices_st
     device.connect_as("sas-dev", &key).await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn with_disable_module_sas_modules_get_connack_5_while_devices_and_x509_modules_connect() {
+    let s = TestServer::start().await;
+    let api = s.api();
+    let key = s.create_device("dev").await;
+    let module_key = s.create_module("dev", "mod1").await;
+    let root = verified_root(&api, "root").await;
+    register_ca_device(&api, "ca-dev").await;
+    api.call_ok(
+        Method::PUT,
+        "/devices/ca-dev/modules/camod",
+        Some(json!({"authentication": {"type": "certificateAuthority"}})),
+    )
+    .await
+    .unwrap();
+    let updated = api
+        .call_ok(
+            Method::PATCH,
+            "/ferrohub/hubs/default",
+            Some(json!({"disableModuleSAS": true})),
+        )
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(updated["disableModuleSAS"], true);
+    assert_eq!(
+        updated["disableDeviceSAS"], false,
+        "the other setting stays"
+    );
+
+    let module_token = ferrohub_protocol::sas::sign(
+        &format!("{HOST}/devices/dev/modules/mod1"),
+        &module_key,
+        crate::support::unix_now() + 60,
+        None,
+    )
+    .unwrap();
+    let mut module = s.raw().await;
+    module
+        .send(&connect_packet(
+            "dev/mod1",
+            HOST,
+            Some(module_token.clone()),
+        ))
+        .await;
+    assert_eq!(code(&module.next().await), ConnectReturnCode::NotAuthorized);
+    // The device itself still uses its key, and a module with a certificate connects.
+    let mut device = s.raw().await;
+    device.connect_as("dev", &key).await;
+    let leaf = issued_by(Spec::device("ca-dev/camod"), &root);
+    let (_raw, answer) = connect_with_chain(&s, &[&leaf], "ca-dev/camod", HOST).await;
+    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+
+    // Turned off again, the module's token works.
+    api.call_ok(
+        Method::PATCH,
+        "/ferrohub/hubs/default",
+        Some(json!({"disableModuleSAS": false})),
+    )
+    .await
+    .unwrap();
+    let mut module = s.raw().await;
+    module
+        .send(&connect_packet("dev/mod1", HOST, Some(module_token)))
+        .await;
+    assert_eq!(code(&module.next().await), ConnectReturnCode::Accepted);
+    s.stop().await;
+}
