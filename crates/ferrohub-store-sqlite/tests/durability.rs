@@ -261,7 +261,7 @@ async fn a_database_written_before_disable_module_sas_is_upgraded_and_keeps_its_
 
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(user_version(&path), SCHEMA_VERSION);
-    assert_eq!(store.hubs().await.unwrap(), [hub.clone()]);
+    assert_eq!(store.hubs().await.unwrap(), std::slice::from_ref(&hub));
     let changed = HubRecord {
         disable_module_sas: true,
         ..hub
