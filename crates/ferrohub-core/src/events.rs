@@ -141,12 +141,13 @@ impl Hub {
         &self,
         hub: &HubName,
         identity: &Identity,
+        by_sas: bool,
     ) -> (
         crate::presence::ConnectionLease,
         crate::mailbox::EventReceiver,
     ) {
         self.presence()
-            .register_then(hub, identity, self.now(), |took_over| {
+            .register_then(hub, identity, by_sas, self.now(), |took_over| {
                 if !took_over {
                     self.emit_connection_event(hub, identity, true);
                 }

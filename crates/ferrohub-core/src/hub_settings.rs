@@ -8,6 +8,7 @@ use ferrohub_store::{HubRecord, StoreError};
 
 use crate::error::HubError;
 use crate::hub::Hub;
+use crate::presence::SasScope;
 
 /// The settings a caller changes; `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,7 +42,7 @@ impl Hub {
             disable_module_sas: update
                 .disable_module_sas
                 .unwrap_or(current.disable_module_sas),
-            ..current
+            ..current.clone()
         };
         self.store()
             .update_hub(record.clone())
@@ -51,6 +52,19 @@ impl Hub {
                 other => other.into(),
             })?;
         self.reload_directory().await?;
+        // SAS just turned off: the connections that signed in with a token end now (a key
+        // that leaked is why one turns it off), as the registry's CONNECT check does for new
+        // ones.
+        let scope = SasScope {
+            devices: record.disable_device_sas && !current.disable_device_sas,
+            modules: record.disable_module_sas && !current.disable_module_sas,
+        };
+        if scope.devices || scope.modules {
+            self.presence()
+                .revoke_sas_then(hub, scope, self.now(), |identity| {
+                    self.emit_connection_event(hub, identity, false);
+                });
+        }
         Ok(record)
     }
 }

@@ -34,6 +34,15 @@ struct Slot {
     events: EventSender,
     /// What the connection subscribed to (decides whether methods can reach it).
     subscriptions: BTreeSet<Subscription>,
+    /// Authenticated with a SAS token (so `disableDeviceSAS`/`disableModuleSAS` end it).
+    by_sas: bool,
+}
+
+/// Which SAS-authenticated connections of a hub [`Presence::revoke_sas_then`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SasScope {
+    pub devices: bool,
+    pub modules: bool,
 }
 
 /// What the registry reports about an identity's connection.
@@ -68,9 +77,10 @@ impl Presence {
         &self,
         hub: &HubName,
         identity: &Identity,
+        by_sas: bool,
         now: OffsetDateTime,
     ) -> (ConnectionLease, EventReceiver) {
-        self.register_then(hub, identity, now, |_| {})
+        self.register_then(hub, identity, by_sas, now, |_| {})
     }
 
     /// `register`, calling `on_connect(took_over)` under the presence lock, so connection
@@ -79,6 +89,7 @@ impl Presence {
         &self,
         hub: &HubName,
         identity: &Identity,
+        by_sas: bool,
         now: OffsetDateTime,
         on_connect: impl FnOnce(bool),
     ) -> (ConnectionLease, EventReceiver) {
@@ -93,6 +104,7 @@ impl Presence {
                     generation,
                     events: tx,
                     subscriptions: BTreeSet::new(),
+                    by_sas,
                 },
             );
             on_connect(old.is_some());
@@ -230,6 +242,45 @@ impl Presence {
         }
     }
 
+    /// Ends the connections of `hub` that authenticated with a SAS token, devices', modules'
+    /// or both as `scope` says (a hub just turned SAS off), calling `on_disconnect` under the
+    /// presence lock for each identity dropped.
+    pub fn revoke_sas_then(
+        &self,
+        hub: &HubName,
+        scope: SasScope,
+        now: OffsetDateTime,
+        mut on_disconnect: impl FnMut(&Identity),
+    ) {
+        let removed: Vec<(Key, Slot)> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<Key> = slots
+                .iter()
+                .filter(|((h, i), slot)| {
+                    let in_scope = if i.module_id.is_some() {
+                        scope.modules
+                    } else {
+                        scope.devices
+                    };
+                    h == hub && slot.by_sas && in_scope
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            let removed: Vec<(Key, Slot)> = keys
+                .into_iter()
+                .filter_map(|k| slots.remove(&k).map(|s| (k, s)))
+                .collect();
+            for (key, _) in &removed {
+                on_disconnect(&key.1);
+            }
+            removed
+        };
+        for (key, slot) in removed {
+            let _ = slot.events.try_send(HubEvent::Revoked);
+            self.set_state(key, false, now);
+        }
+    }
+
     /// Tells every connection the server is stopping.
     pub fn shutdown_all(&self) {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -294,8 +345,8 @@ mod tests {
         let p = Presence::default();
         let (hub, id) = ids();
         let now = OffsetDateTime::UNIX_EPOCH;
-        let (old, mut old_rx) = p.register(&hub, &id, now);
-        let (new, _new_rx) = p.register(&hub, &id, now);
+        let (old, mut old_rx) = p.register(&hub, &id, true, now);
+        let (new, _new_rx) = p.register(&hub, &id, true, now);
         assert_eq!(old_rx.try_recv(), Some(HubEvent::TakenOver));
         // The old connection's release must not evict the new holder.
         p.release(&old, now);
@@ -310,11 +361,36 @@ mod tests {
         let (hub, id) = ids();
         let module = Identity::from_client_id("d/m").unwrap();
         let now = OffsetDateTime::UNIX_EPOCH;
-        let (_a, mut rx_a) = p.register(&hub, &id, now);
-        let (_b, mut rx_b) = p.register(&hub, &module, now);
+        let (_a, mut rx_a) = p.register(&hub, &id, true, now);
+        let (_b, mut rx_b) = p.register(&hub, &module, true, now);
         p.revoke(&hub, &id.device_id, None, now);
         assert_eq!(rx_a.try_recv(), Some(HubEvent::Revoked));
         assert_eq!(rx_b.try_recv(), Some(HubEvent::Revoked));
         assert!(!p.state(&hub, &id).unwrap().connected);
+    }
+
+    #[test]
+    fn turning_sas_off_ends_only_the_sas_connections_in_scope() {
+        let p = Presence::default();
+        let (hub, _) = ids();
+        let other_hub = HubName::new("other").unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let id = |s: &str| Identity::from_client_id(s).unwrap();
+        let (_a, mut sas_device) = p.register(&hub, &id("a"), true, now);
+        let (_b, mut cert_device) = p.register(&hub, &id("b"), false, now);
+        let (_c, mut sas_module) = p.register(&hub, &id("a/m"), true, now);
+        let (_d, mut elsewhere) = p.register(&other_hub, &id("a"), true, now);
+        let mut ended = Vec::new();
+        let scope = SasScope {
+            devices: true,
+            modules: false,
+        };
+        p.revoke_sas_then(&hub, scope, now, |i| ended.push(i.to_string()));
+        assert_eq!(ended, ["a"]);
+        assert_eq!(sas_device.try_recv(), Some(HubEvent::Revoked));
+        assert_eq!(cert_device.try_recv(), None);
+        assert_eq!(sas_module.try_recv(), None);
+        assert_eq!(elsewhere.try_recv(), None);
+        assert!(!p.state(&hub, &id("a")).unwrap().connected);
     }
 }

@@ -205,7 +205,7 @@ async fn updating_without_keys_keeps_them_and_disabling_revokes_the_connection()
     let (_lease, mut events) =
         f.hub
             .presence()
-            .register(&f.name, &device("dev1"), OffsetDateTime::UNIX_EPOCH);
+            .register(&f.name, &device("dev1"), true, OffsetDateTime::UNIX_EPOCH);
     let (updated, _) = f
         .hub
         .put_identity(

@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ferrohub_core::Hub;
-use ferrohub_core::device_auth::{AuthenticatedDevice, CertificateCredentials, DeviceAuthError};
+use ferrohub_core::device_auth::{
+    AuthMethod, AuthenticatedDevice, CertificateCredentials, DeviceAuthError,
+};
 use ferrohub_core::mailbox::EventReceiver;
 use ferrohub_core::presence::ConnectionLease;
 use ferrohub_core::telemetry::TelemetrySink;
@@ -441,7 +443,10 @@ impl Connection {
                 .handle_auth_result(now, Err(ConnectReturnCode::ServerUnavailable));
             return;
         }
-        let (lease, events) = self.hub.connect_identity(&device.hub, &device.identity);
+        let by_sas = matches!(device.method, AuthMethod::DeviceKey | AuthMethod::Policy);
+        let (lease, events) = self
+            .hub
+            .connect_identity(&device.hub, &device.identity, by_sas);
         self.lease = Some(lease);
         self.events = Some(events);
         self.device = Some(device);

@@ -767,3 +767,72 @@ async fn with_disable_module_sas_modules_get_connack_5_while_devices_and_x509_mo
     assert_eq!(code(&module.next().await), ConnectReturnCode::Accepted);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn turning_sas_off_ends_the_open_sas_connections_in_scope_and_no_others() {
+    use crate::support::Next;
+    let s = TestServer::start().await;
+    let api = s.api();
+    let key = s.create_device("sas-dev").await;
+    let module_key = s.create_module("sas-dev", "mod1").await;
+    let cert = self_signed(Spec::device("thumb-dev"));
+    crate::x509::register_self_signed(&s, "thumb-dev", &sha1_hex(&cert.der)).await;
+
+    let mut device = s.raw().await;
+    device.connect_as("sas-dev", &key).await;
+    let module_token = ferrohub_protocol::sas::sign(
+        &format!("{HOST}/devices/sas-dev/modules/mod1"),
+        &module_key,
+        crate::support::unix_now() + 600,
+        None,
+    )
+    .unwrap();
+    let mut module = s.raw().await;
+    module
+        .send(&connect_packet("sas-dev/mod1", HOST, Some(module_token)))
+        .await;
+    assert_eq!(code(&module.next().await), ConnectReturnCode::Accepted);
+    let (mut x509, answer) = connect_with_chain(&s, &[&cert], "thumb-dev", HOST).await;
+    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+
+    api.call_ok(
+        Method::PATCH,
+        "/ferrohub/hubs/default",
+        Some(json!({"disableDeviceSAS": true})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        device.next().await,
+        Next::Closed,
+        "the device's SAS session ends"
+    );
+    module.send(&Packet::PingReq).await;
+    assert_eq!(
+        module.next().await,
+        Next::Packet(Packet::PingResp),
+        "modules are out of scope"
+    );
+    x509.send(&Packet::PingReq).await;
+    assert_eq!(x509.next().await, Next::Packet(Packet::PingResp));
+
+    api.call_ok(
+        Method::PATCH,
+        "/ferrohub/hubs/default",
+        Some(json!({"disableModuleSAS": true})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        module.next().await,
+        Next::Closed,
+        "the module's SAS session ends"
+    );
+    x509.send(&Packet::PingReq).await;
+    assert_eq!(
+        x509.next().await,
+        Next::Packet(Packet::PingResp),
+        "certificates are unaffected"
+    );
+    s.stop().await;
+}
