@@ -38,6 +38,7 @@ async fn start_server() -> (Server, ferrohub_gateway::shutdown::ShutdownTrigger)
         hostnames,
         telemetry_partitions: 1,
         telemetry_retention: Duration::from_secs(3600),
+        telemetry_journal_mib: ferrohub::config::DEFAULT_JOURNAL_MIB,
         ip_filter: Default::default(),
     };
     let (trigger, shutdown) = channel();

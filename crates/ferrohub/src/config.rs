@@ -20,6 +20,7 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub telemetry_partitions: Option<u32>,
     pub telemetry_retention_hours: Option<u32>,
+    pub telemetry_journal_mib: Option<u32>,
     pub log: Option<String>,
     /// IoT Hub's IP filter: ordered rules, first match wins, no match accepts.
     pub ip_filter: Option<Vec<IpFilterRuleConfig>>,
@@ -79,11 +80,16 @@ pub struct ServeConfig {
     pub tls_key: Option<PathBuf>,
     pub telemetry_partitions: u32,
     pub telemetry_retention_hours: u32,
+    pub telemetry_journal_mib: u32,
     pub ip_filter: ferrohub_gateway::ip_filter::IpFilter,
 }
 
 /// IoT Hub keeps built-in endpoint telemetry at most 7 days.
 pub const MAX_RETENTION_HOURS: u32 = 7 * 24;
+
+/// The telemetry log's commit journal, in MiB: the default and the largest accepted.
+pub const DEFAULT_JOURNAL_MIB: u32 = 16;
+pub const MAX_JOURNAL_MIB: u32 = 1024;
 
 pub const DEFAULT_DATA_DIR: &str = "./ferrohub-data";
 
@@ -113,6 +119,11 @@ https_port = 443
 # Built-in telemetry endpoint: partitions (fixed once created) and retention (1 to 168 hours).
 telemetry_partitions = 4
 telemetry_retention_hours = 24
+
+# The telemetry log's commit journal (1 to 1024 MiB per hub, on disk as it fills). It holds
+# a copy of every message until the partition files are synced; when full, every partition
+# file is synced once (a pause of some milliseconds) and it starts over. Larger: rarer pauses.
+telemetry_journal_mib = 16
 
 # Log filter, in tracing-subscriber's EnvFilter syntax (FERROHUB_LOG).
 log = "info"

@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub hostnames: Vec<String>,
     pub telemetry_partitions: u32,
     pub telemetry_retention: Duration,
+    /// The commit journal of each hub's telemetry log, in MiB.
+    pub telemetry_journal_mib: u32,
     pub identity: ServerIdentity,
     pub ip_filter: ferrohub_gateway::ip_filter::IpFilter,
 }
@@ -74,16 +76,18 @@ pub async fn open_hub(
     let store =
         SqliteStore::open(&database_path(&options.data_dir)).context("cannot open the database")?;
     let opened: Arc<Mutex<Vec<SegmentLog>>> = Arc::default();
-    let (dir, partitions, retention, registry) = (
+    let (dir, partitions, retention, journal_mib, registry) = (
         options.data_dir.join("telemetry"),
         options.telemetry_partitions,
         options.telemetry_retention,
+        options.telemetry_journal_mib,
         opened.clone(),
     );
     let open_log: LogOpener = Arc::new(move |hub: &HubName| {
         let mut config = LogConfig::new(dir.join(hub.as_str()));
         config.partitions = partitions;
         config.retention = retention;
+        config.journal_bytes = u64::from(journal_mib) * 1024 * 1024;
         let log = SegmentLog::open(config)?;
         registry
             .lock()

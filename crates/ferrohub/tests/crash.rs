@@ -453,15 +453,16 @@ async fn accepted_c2d_messages_and_twin_versions_survive_kill_9() {
 }
 
 /// Hostile E11, disk full: the server runs with a file-size limit, so the telemetry log's
-/// writes start failing (EFBIG, the same path as ENOSPC: the journal cannot grow, then the
-/// partition files cannot). The batches that fail get no PUBACK (the server closes those
+/// writes start failing (EFBIG, the same path as ENOSPC: a partition file cannot grow). The batches that fail get no PUBACK (the server closes those
 /// connections), the server stays up, takes traffic again once the limit is raised, and
 /// every acknowledged message is in the log, also after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_gets_no_puback_and_the_server_goes_on_when_there_is_room() {
     let dir = tempfile::tempdir().unwrap();
-    // Room for the database and the first 1 MiB of the journal, not for its second step.
-    let mut server = start_with_file_size_limit(dir.path(), 1536 * 1024);
+    // Room for the database and a 1 MiB journal (the smallest), not for partition files past
+    // 1.5 MiB.
+    let mut server =
+        start_with_file_size_limit(dir.path(), 1536 * 1024, "telemetry_journal_mib = 1\n");
     let client = api(dir.path(), server.https_port).await;
     let keys = create_devices(&client, "full").await;
     let acked: Acked = Arc::default();

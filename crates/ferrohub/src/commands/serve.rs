@@ -26,6 +26,15 @@ fn resolve(ctx_data_dir: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<Ser
         args.hostnames
     };
     let retention = file.telemetry_retention_hours.unwrap_or(24);
+    let journal_mib = file
+        .telemetry_journal_mib
+        .unwrap_or(crate::config::DEFAULT_JOURNAL_MIB);
+    if journal_mib == 0 || journal_mib > crate::config::MAX_JOURNAL_MIB {
+        bail!(
+            "telemetry_journal_mib must be 1 to {}",
+            crate::config::MAX_JOURNAL_MIB
+        );
+    }
     let rules = file
         .ip_filter
         .iter()
@@ -55,6 +64,7 @@ fn resolve(ctx_data_dir: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<Ser
         tls_key: args.tls_key.or(file.tls_key),
         telemetry_partitions: file.telemetry_partitions.unwrap_or(4),
         telemetry_retention_hours: retention,
+        telemetry_journal_mib: journal_mib,
         ip_filter: ferrohub_gateway::ip_filter::IpFilter::new(rules),
     })
 }
@@ -105,6 +115,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         telemetry_retention: Duration::from_secs(
             u64::from(config.telemetry_retention_hours) * 3600,
         ),
+        telemetry_journal_mib: config.telemetry_journal_mib,
         identity,
         ip_filter: config.ip_filter.clone(),
     };
@@ -184,4 +195,42 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn resolve_with(toml: &str) -> anyhow::Result<ServeConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferrohub.toml");
+        std::fs::write(&path, toml).unwrap();
+        let args = ServeArgs {
+            hostnames: Vec::new(),
+            mqtt_port: None,
+            https_port: None,
+            bind: None,
+            config: Some(path),
+            tls_cert: None,
+            tls_key: None,
+        };
+        resolve(None, args)
+    }
+
+    #[test]
+    fn the_journal_size_comes_from_the_file_within_its_bounds() {
+        assert_eq!(resolve_with("").unwrap().telemetry_journal_mib, 16);
+        let config = resolve_with("telemetry_journal_mib = 64\n").unwrap();
+        assert_eq!(config.telemetry_journal_mib, 64);
+        for bad in ["0", "1025"] {
+            let e = resolve_with(&format!("telemetry_journal_mib = {bad}\n")).unwrap_err();
+            assert_eq!(e.to_string(), "telemetry_journal_mib must be 1 to 1024");
+        }
+        let e = resolve_with("telemetry_retention_hours = 169\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("telemetry_retention_hours must be 1 to 168")
+        );
+    }
 }

@@ -29,8 +29,11 @@ pub fn start(dir: &Path) -> Server {
 /// via util-linux `prlimit`): a write past it fails with EFBIG, as on a full disk. SIGXFSZ
 /// is ignored (a shell's `trap ''` survives `exec`), so the write fails instead of killing
 /// the process. `prlimit --pid` can raise the soft limit later (the hard one is unlimited).
-pub fn start_with_file_size_limit(dir: &Path, bytes: u64) -> Server {
+/// `config` is the server's `ferrohub.toml` (it runs in `dir`, where the file is written).
+pub fn start_with_file_size_limit(dir: &Path, bytes: u64, config: &str) -> Server {
+    std::fs::write(dir.join("ferrohub.toml"), config).unwrap();
     let mut command = Command::new("sh");
+    command.current_dir(dir);
     command.args([
         "-c",
         "trap '' XFSZ; limit=$1; shift; exec prlimit --fsize=\"$limit\":unlimited \"$0\" \"$@\"",

@@ -53,6 +53,7 @@ impl TestServer {
             hostnames,
             telemetry_partitions: 4,
             telemetry_retention: Duration::from_secs(86_400),
+            telemetry_journal_mib: ferrohub::config::DEFAULT_JOURNAL_MIB,
             identity,
             ip_filter,
         };
