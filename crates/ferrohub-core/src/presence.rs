@@ -216,30 +216,13 @@ impl Presence {
         device: &DeviceId,
         module: Option<&Identity>,
         now: OffsetDateTime,
-        mut on_disconnect: impl FnMut(&Identity),
+        on_disconnect: impl FnMut(&Identity),
     ) {
-        let removed: Vec<(Key, Slot)> = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let keys: Vec<Key> = slots
-                .keys()
-                .filter(|(h, i)| {
-                    h == hub && &i.device_id == device && module.is_none_or(|m| m == i)
-                })
-                .cloned()
-                .collect();
-            let removed: Vec<(Key, Slot)> = keys
-                .into_iter()
-                .filter_map(|k| slots.remove(&k).map(|s| (k, s)))
-                .collect();
-            for (key, _) in &removed {
-                on_disconnect(&key.1);
-            }
-            removed
-        };
-        for (key, slot) in removed {
-            let _ = slot.events.try_send(HubEvent::Revoked);
-            self.set_state(key, false, now);
-        }
+        self.revoke_where(
+            |(h, i), _| h == hub && &i.device_id == device && module.is_none_or(|m| m == i),
+            now,
+            on_disconnect,
+        );
     }
 
     /// Ends the connections of `hub` that authenticated with a SAS token, devices', modules'
@@ -250,21 +233,36 @@ impl Presence {
         hub: &HubName,
         scope: SasScope,
         now: OffsetDateTime,
+        on_disconnect: impl FnMut(&Identity),
+    ) {
+        self.revoke_where(
+            |(h, i), slot| {
+                let in_scope = if i.module_id.is_some() {
+                    scope.modules
+                } else {
+                    scope.devices
+                };
+                h == hub && slot.by_sas && in_scope
+            },
+            now,
+            on_disconnect,
+        );
+    }
+
+    /// Removes every connection `which` selects, tells each it was revoked and records it
+    /// offline; `on_disconnect` runs under the presence lock, once per identity.
+    fn revoke_where(
+        &self,
+        which: impl Fn(&Key, &Slot) -> bool,
+        now: OffsetDateTime,
         mut on_disconnect: impl FnMut(&Identity),
     ) {
         let removed: Vec<(Key, Slot)> = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let keys: Vec<Key> = slots
                 .iter()
-                .filter(|((h, i), slot)| {
-                    let in_scope = if i.module_id.is_some() {
-                        scope.modules
-                    } else {
-                        scope.devices
-                    };
-                    h == hub && slot.by_sas && in_scope
-                })
-                .map(|(k, _)| k.clone())
+                .filter(|(key, slot)| which(key, slot))
+                .map(|(key, _)| key.clone())
                 .collect();
             let removed: Vec<(Key, Slot)> = keys
                 .into_iter()

@@ -236,7 +236,6 @@ fn ca_certificates_and_hub_settings_are_managed_from_the_command_line() {
 /// 443 is refused as it is for any unprivileged user.
 #[test]
 fn without_privileges_for_443_https_falls_back_to_8443_with_one_warning_line() {
-    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     use std::process::{Command, Stdio};
 
@@ -279,27 +278,14 @@ fn without_privileges_for_443_https_falls_back_to_8443_with_one_warning_line() {
             break v["httpsPort"].as_u64().unwrap();
         }
         if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("the server did not start: {err}");
+            panic!(
+                "the server did not start: {}",
+                stop_and_read_stderr(&mut child)
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stop_and_read_stderr(&mut child);
     assert_eq!(port, 8443, "{err}");
     let warnings: Vec<_> = err
         .lines()
@@ -308,4 +294,16 @@ fn without_privileges_for_443_https_falls_back_to_8443_with_one_warning_line() {
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].starts_with("warning: "), "{err}");
     assert!(warnings[0].contains("8443"), "{err}");
+}
+
+/// Kills the child and returns what it wrote to its (piped) standard error.
+fn stop_and_read_stderr(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        stderr.read_to_string(&mut err).unwrap();
+    }
+    err
 }

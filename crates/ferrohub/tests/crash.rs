@@ -166,6 +166,28 @@ async fn stored(client: &ApiClient, expected: &BTreeSet<(String, u64)>) -> BTree
     seen
 }
 
+/// One `publish_until_killed` task per device, numbering from `first`.
+fn spawn_publishers(
+    dir: &Path,
+    port: u16,
+    keys: &[(String, String)],
+    first: u64,
+    acked: &Acked,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    keys.iter()
+        .map(|(id, key)| {
+            tokio::spawn(publish_until_killed(
+                dir.join("ca.pem"),
+                port,
+                id.clone(),
+                key.clone(),
+                first,
+                acked.clone(),
+            ))
+        })
+        .collect()
+}
+
 /// `DEVICES` SAS devices named `{prefix}-{i}`, with their primary keys.
 async fn create_devices(client: &ApiClient, prefix: &str) -> Vec<(String, String)> {
     let mut keys = Vec::new();
@@ -205,17 +227,13 @@ async fn every_acknowledged_message_survives_kill_9() {
     let client = api(dir.path(), server.https_port).await;
     let keys = create_devices(&client, "crash").await;
     for cycle in 0..CYCLES {
-        let mut publishers = Vec::new();
-        for (id, key) in &keys {
-            publishers.push(tokio::spawn(publish_until_killed(
-                dir.path().join("ca.pem"),
-                server.mqtt_port,
-                id.clone(),
-                key.clone(),
-                cycle * 1_000_000,
-                acked.clone(),
-            )));
-        }
+        let publishers = spawn_publishers(
+            dir.path(),
+            server.mqtt_port,
+            &keys,
+            cycle * 1_000_000,
+            &acked,
+        );
         // Kill at a moment that differs per run and per cycle, once traffic is flowing.
         let jitter = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -467,18 +485,7 @@ async fn a_full_disk_gets_no_puback_and_the_server_goes_on_when_there_is_room() 
     let keys = create_devices(&client, "full").await;
     let acked: Acked = Arc::default();
     let publish_all = |base: u64, acked: &Acked| {
-        keys.iter()
-            .map(|(id, key)| {
-                tokio::spawn(publish_until_killed(
-                    dir.path().join("ca.pem"),
-                    server.mqtt_port,
-                    id.clone(),
-                    key.clone(),
-                    base,
-                    acked.clone(),
-                ))
-            })
-            .collect::<Vec<_>>()
+        spawn_publishers(dir.path(), server.mqtt_port, &keys, base, acked)
     };
     // Each publisher runs until the server closes its connection: a write failed.
     let failing = tokio::time::timeout(Duration::from_secs(120), async {
@@ -540,19 +547,7 @@ async fn sigterm_while_devices_publish_exits_0_and_keeps_every_acknowledged_mess
     let client = api(dir.path(), server.https_port).await;
     let keys = create_devices(&client, "term").await;
     let acked: Acked = Arc::default();
-    let publishers: Vec<_> = keys
-        .iter()
-        .map(|(id, key)| {
-            tokio::spawn(publish_until_killed(
-                dir.path().join("ca.pem"),
-                server.mqtt_port,
-                id.clone(),
-                key.clone(),
-                0,
-                acked.clone(),
-            ))
-        })
-        .collect();
+    let publishers = spawn_publishers(dir.path(), server.mqtt_port, &keys, 0, &acked);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < 300 {
         assert!(

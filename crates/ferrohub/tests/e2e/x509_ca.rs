@@ -655,18 +655,8 @@ async fn with_disable_device_sas_sas_devices_get_connack_5_while_x509_devices_st
         ConnectReturnCode::NotAuthorized
     );
     // Modules have their own setting in IoT Hub (disableModuleSAS); this one leaves them be.
-    let module_token = ferrohub_protocol::sas::sign(
-        &format!("{HOST}/devices/sas-dev/modules/mod1"),
-        &module_key,
-        crate::support::unix_now() + 60,
-        None,
-    )
-    .unwrap();
-    let mut module = s.raw().await;
-    module
-        .send(&connect_packet("sas-dev/mod1", HOST, Some(module_token)))
-        .await;
-    assert_eq!(code(&module.next().await), ConnectReturnCode::Accepted);
+    let (_module, answer) = connect_module(&s, "sas-dev", "mod1", &module_key).await;
+    assert_eq!(answer, ConnectReturnCode::Accepted);
 
     let leaf = issued_by(Spec::device("ca-dev"), &root);
     let (_raw, answer) = connect_with_chain(&s, &[&leaf], "ca-dev", HOST).await;
@@ -729,22 +719,8 @@ async fn with_disable_module_sas_modules_get_connack_5_while_devices_and_x509_mo
         "the other setting stays"
     );
 
-    let module_token = ferrohub_protocol::sas::sign(
-        &format!("{HOST}/devices/dev/modules/mod1"),
-        &module_key,
-        crate::support::unix_now() + 60,
-        None,
-    )
-    .unwrap();
-    let mut module = s.raw().await;
-    module
-        .send(&connect_packet(
-            "dev/mod1",
-            HOST,
-            Some(module_token.clone()),
-        ))
-        .await;
-    assert_eq!(code(&module.next().await), ConnectReturnCode::NotAuthorized);
+    let (_module, answer) = connect_module(&s, "dev", "mod1", &module_key).await;
+    assert_eq!(answer, ConnectReturnCode::NotAuthorized);
     // The device itself still uses its key, and a module with a certificate connects.
     let mut device = s.raw().await;
     device.connect_as("dev", &key).await;
@@ -753,18 +729,9 @@ async fn with_disable_module_sas_modules_get_connack_5_while_devices_and_x509_mo
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
 
     // Turned off again, the module's token works.
-    api.call_ok(
-        Method::PATCH,
-        "/ferrohub/hubs/default",
-        Some(json!({"disableModuleSAS": false})),
-    )
-    .await
-    .unwrap();
-    let mut module = s.raw().await;
-    module
-        .send(&connect_packet("dev/mod1", HOST, Some(module_token)))
-        .await;
-    assert_eq!(code(&module.next().await), ConnectReturnCode::Accepted);
+    set_default_hub(&api, json!({"disableModuleSAS": false})).await;
+    let (_module, answer) = connect_module(&s, "dev", "mod1", &module_key).await;
+    assert_eq!(answer, ConnectReturnCode::Accepted);
     s.stop().await;
 }
 
@@ -780,59 +747,69 @@ async fn turning_sas_off_ends_the_open_sas_connections_in_scope_and_no_others() 
 
     let mut device = s.raw().await;
     device.connect_as("sas-dev", &key).await;
-    let module_token = ferrohub_protocol::sas::sign(
-        &format!("{HOST}/devices/sas-dev/modules/mod1"),
-        &module_key,
-        crate::support::unix_now() + 600,
-        None,
-    )
-    .unwrap();
-    let mut module = s.raw().await;
-    module
-        .send(&connect_packet("sas-dev/mod1", HOST, Some(module_token)))
-        .await;
-    assert_eq!(code(&module.next().await), ConnectReturnCode::Accepted);
+    let (mut module, answer) = connect_module(&s, "sas-dev", "mod1", &module_key).await;
+    assert_eq!(answer, ConnectReturnCode::Accepted);
     let (mut x509, answer) = connect_with_chain(&s, &[&cert], "thumb-dev", HOST).await;
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
 
-    api.call_ok(
-        Method::PATCH,
-        "/ferrohub/hubs/default",
-        Some(json!({"disableDeviceSAS": true})),
-    )
-    .await
-    .unwrap();
+    set_default_hub(&api, json!({"disableDeviceSAS": true})).await;
     assert_eq!(
         device.next().await,
         Next::Closed,
         "the device's SAS session ends"
     );
-    module.send(&Packet::PingReq).await;
-    assert_eq!(
-        module.next().await,
-        Next::Packet(Packet::PingResp),
-        "modules are out of scope"
-    );
-    x509.send(&Packet::PingReq).await;
-    assert_eq!(x509.next().await, Next::Packet(Packet::PingResp));
+    assert_alive(&mut module, "modules are out of scope").await;
+    assert_alive(&mut x509, "certificates are unaffected").await;
 
-    api.call_ok(
-        Method::PATCH,
-        "/ferrohub/hubs/default",
-        Some(json!({"disableModuleSAS": true})),
-    )
-    .await
-    .unwrap();
+    set_default_hub(&api, json!({"disableModuleSAS": true})).await;
     assert_eq!(
         module.next().await,
         Next::Closed,
         "the module's SAS session ends"
     );
-    x509.send(&Packet::PingReq).await;
-    assert_eq!(
-        x509.next().await,
-        Next::Packet(Packet::PingResp),
-        "certificates are unaffected"
-    );
+    assert_alive(&mut x509, "certificates are unaffected").await;
     s.stop().await;
+}
+
+/// Connects `device/module` with a token signed by the module's key; the CONNACK code.
+async fn connect_module(
+    s: &TestServer,
+    device: &str,
+    module: &str,
+    key: &str,
+) -> (crate::support::RawClient, ConnectReturnCode) {
+    let token = ferrohub_protocol::sas::sign(
+        &format!("{HOST}/devices/{device}/modules/{module}"),
+        key,
+        crate::support::unix_now() + 600,
+        None,
+    )
+    .unwrap();
+    let mut client = s.raw().await;
+    client
+        .send(&connect_packet(
+            &format!("{device}/{module}"),
+            HOST,
+            Some(token),
+        ))
+        .await;
+    let answer = code(&client.next().await);
+    (client, answer)
+}
+
+/// Changes the default hub's settings as its owner.
+async fn set_default_hub(api: &ApiClient, settings: Value) {
+    api.call_ok(Method::PATCH, "/ferrohub/hubs/default", Some(settings))
+        .await
+        .unwrap();
+}
+
+/// The connection still answers a PINGREQ.
+async fn assert_alive(client: &mut crate::support::RawClient, why: &str) {
+    client.send(&Packet::PingReq).await;
+    assert_eq!(
+        client.next().await,
+        crate::support::Next::Packet(Packet::PingResp),
+        "{why}"
+    );
 }
