@@ -18,6 +18,8 @@ mod certs;
 mod connect_rules;
 #[path = "e2e/framing.rs"]
 mod framing;
+#[path = "e2e/hub_settings.rs"]
+mod hub_settings;
 #[path = "e2e/hubs.rs"]
 mod hubs;
 #[path = "e2e/methods.rs"]

@@ -211,6 +211,16 @@ pub async fn connect_with_chain(
     (raw, answer)
 }
 
+/// The CONNACK code a CONNECT presenting `chain` gets (the connection is then dropped).
+pub async fn connack_with_chain(
+    s: &TestServer,
+    chain: &[&Issued],
+    client_id: &str,
+    host: &str,
+) -> ConnectReturnCode {
+    code(&connect_with_chain(s, chain, client_id, host).await.1)
+}
+
 /// The CONNACK code in `next`.
 pub fn code(next: &Next) -> ConnectReturnCode {
     match next {

@@ -10,10 +10,10 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::certs::{
-    Issued, Spec, assert_handshake_refused, code, connect_packet, connect_with_chain, issued_by,
-    self_signed, sha1_hex,
+    Issued, Spec, assert_handshake_refused, code, connack_with_chain, connect_with_chain,
+    issued_by, self_signed, sha1_hex,
 };
-use crate::support::{HOST, TestServer, device_token};
+use crate::support::{HOST, TestServer};
 
 /// Uploads `ca` as `name`; returns the certificate description.
 async fn upload(api: &ApiClient, name: &str, ca: &Issued, verified: bool) -> Value {
@@ -79,7 +79,7 @@ async fn prove_possession(api: &ApiClient, name: &str, ca: &Issued) -> Value {
     verified.json().unwrap()
 }
 
-async fn register_ca_device(api: &ApiClient, id: &str) {
+pub(crate) async fn register_ca_device(api: &ApiClient, id: &str) {
     api.call_ok(
         Method::PUT,
         &format!("/devices/{id}"),
@@ -90,7 +90,7 @@ async fn register_ca_device(api: &ApiClient, id: &str) {
 }
 
 /// A root CA uploaded and verified as `name` in the hub `api` speaks for.
-async fn verified_root(api: &ApiClient, name: &str) -> Issued {
+pub(crate) async fn verified_root(api: &ApiClient, name: &str) -> Issued {
     let root = self_signed(Spec::ca(&format!("{name} root")));
     upload(api, name, &root, false).await;
     prove_possession(api, name, &root).await;
@@ -117,8 +117,10 @@ async fn a_missing_intermediate_fails_the_tls_handshake_and_the_full_chain_conne
     let intermediate = issued_by(Spec::ca("intermediate"), &root);
     let leaf = issued_by(Spec::device("dev1"), &intermediate);
     assert_handshake_refused(&s, &[&leaf], "the intermediate was not sent").await;
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf, &intermediate], "dev1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    assert_eq!(
+        connack_with_chain(&s, &[&leaf, &intermediate], "dev1", HOST).await,
+        ConnectReturnCode::Accepted
+    );
     s.stop().await;
 }
 
@@ -302,12 +304,16 @@ async fn a_leaf_marked_ca_under_a_verified_ca_gets_connack_5() {
     let root = verified_root(&s.api(), "root").await;
     register_ca_device(&s.api(), "dev1").await;
     let ca_leaf = issued_by(Spec::ca("dev1"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&ca_leaf], "dev1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    assert_eq!(
+        connack_with_chain(&s, &[&ca_leaf], "dev1", HOST).await,
+        ConnectReturnCode::NotAuthorized
+    );
     // The same certificate registered by thumbprint is accepted: the thumbprint pins it.
     crate::x509::register_self_signed(&s, "pinned", &sha1_hex(&ca_leaf.der)).await;
-    let (_raw, answer) = connect_with_chain(&s, &[&ca_leaf], "pinned", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    assert_eq!(
+        connack_with_chain(&s, &[&ca_leaf], "pinned", HOST).await,
+        ConnectReturnCode::Accepted
+    );
     s.stop().await;
 }
 
@@ -318,8 +324,10 @@ async fn a_common_name_other_than_the_identity_gets_connack_5() {
     let root = verified_root(&api, "root").await;
     register_ca_device(&api, "dev1").await;
     let other = issued_by(Spec::device("dev2"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&other], "dev1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    assert_eq!(
+        connack_with_chain(&s, &[&other], "dev1", HOST).await,
+        ConnectReturnCode::NotAuthorized
+    );
 
     // A module's certificate names it `deviceId/moduleId`, as IoT Hub expects.
     api.call_ok(
@@ -330,14 +338,20 @@ async fn a_common_name_other_than_the_identity_gets_connack_5() {
     .await
     .unwrap();
     let module_leaf = issued_by(Spec::device("dev1/mod1"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&module_leaf], "dev1/mod1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    assert_eq!(
+        connack_with_chain(&s, &[&module_leaf], "dev1/mod1", HOST).await,
+        ConnectReturnCode::Accepted
+    );
     let bare_module_name = issued_by(Spec::device("mod1"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&bare_module_name], "dev1/mod1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    assert_eq!(
+        connack_with_chain(&s, &[&bare_module_name], "dev1/mod1", HOST).await,
+        ConnectReturnCode::NotAuthorized
+    );
     let device_leaf = issued_by(Spec::device("dev1"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&device_leaf], "dev1/mod1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    assert_eq!(
+        connack_with_chain(&s, &[&device_leaf], "dev1/mod1", HOST).await,
+        ConnectReturnCode::NotAuthorized
+    );
     s.stop().await;
 }
 
@@ -367,8 +381,10 @@ async fn a_ca_verified_in_one_hub_does_not_vouch_for_another_hubs_devices() {
     let root = verified_root(&s.api(), "default-root").await;
     register_ca_device(&plant2, "dev1").await;
     let leaf = issued_by(Spec::device("dev1"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf], "dev1", "plant2.local").await;
-    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    assert_eq!(
+        connack_with_chain(&s, &[&leaf], "dev1", "plant2.local").await,
+        ConnectReturnCode::NotAuthorized
+    );
     assert!(
         plant2
             .call_ok(Method::GET, "/ferrohub/certificates", None)
@@ -384,8 +400,10 @@ async fn a_ca_verified_in_one_hub_does_not_vouch_for_another_hubs_devices() {
     // Once plant2 verifies the same CA itself, its device connects.
     upload(&plant2, "same-root", &root, false).await;
     prove_possession(&plant2, "same-root", &root).await;
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf], "dev1", "plant2.local").await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    assert_eq!(
+        connack_with_chain(&s, &[&leaf], "dev1", "plant2.local").await,
+        ConnectReturnCode::Accepted
+    );
     s.stop().await;
 }
 
@@ -403,11 +421,14 @@ async fn a_chain_through_cas_verified_in_two_hubs_serves_each_hubs_devices() {
     register_ca_device(&plant2, "dev-b").await;
     let leaf_a = issued_by(Spec::device("dev-a"), &intermediate);
     let leaf_b = issued_by(Spec::device("dev-b"), &intermediate);
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf_a, &intermediate], "dev-a", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-    let (_raw, answer) =
-        connect_with_chain(&s, &[&leaf_b, &intermediate], "dev-b", "plant2.local").await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    assert_eq!(
+        connack_with_chain(&s, &[&leaf_a, &intermediate], "dev-a", HOST).await,
+        ConnectReturnCode::Accepted
+    );
+    assert_eq!(
+        connack_with_chain(&s, &[&leaf_b, &intermediate], "dev-b", "plant2.local").await,
+        ConnectReturnCode::Accepted
+    );
     s.stop().await;
 }
 
@@ -418,8 +439,10 @@ async fn deleting_the_ca_makes_new_connections_fail() {
     let root = verified_root(&api, "root").await;
     register_ca_device(&api, "dev1").await;
     let leaf = issued_by(Spec::device("dev1"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf], "dev1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    assert_eq!(
+        connack_with_chain(&s, &[&leaf], "dev1", HOST).await,
+        ConnectReturnCode::Accepted
+    );
     let etag = api
         .call_ok(Method::GET, "/ferrohub/certificates/root", None)
         .await
@@ -451,8 +474,10 @@ async fn verified_cas_are_trusted_again_after_a_restart() {
     let dir = s.stop().await;
     let s = TestServer::start_in(dir).await;
     let leaf = issued_by(Spec::device("dev1"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf], "dev1", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    assert_eq!(
+        connack_with_chain(&s, &[&leaf], "dev1", HOST).await,
+        ConnectReturnCode::Accepted
+    );
     s.stop().await;
 }
 
@@ -591,225 +616,4 @@ async fn certificate_operations_answer_404_412_409_400_and_401_with_iot_hub_erro
         .unwrap();
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     s.stop().await;
-}
-
-#[tokio::test]
-async fn with_disable_device_sas_sas_devices_get_connack_5_while_x509_devices_still_connect() {
-    let s = TestServer::start().await;
-    let api = s.api();
-    let key = s.create_device("sas-dev").await;
-    let module_key = s.create_module("sas-dev", "mod1").await;
-    let root = verified_root(&api, "root").await;
-    register_ca_device(&api, "ca-dev").await;
-    let self_made = self_signed(Spec::device("thumb-dev"));
-    crate::x509::register_self_signed(&s, "thumb-dev", &sha1_hex(&self_made.der)).await;
-
-    // Only the hub's owner may change the setting.
-    let not_owner = s
-        .api_as(s.policy("registryReadWrite"))
-        .call(
-            Method::PATCH,
-            "/ferrohub/hubs/default",
-            Some(json!({"disableDeviceSAS": true})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(not_owner.status, StatusCode::UNAUTHORIZED);
-    let updated = api
-        .call_ok(
-            Method::PATCH,
-            "/ferrohub/hubs/default",
-            Some(json!({"disableDeviceSAS": true})),
-        )
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(updated["disableDeviceSAS"], true);
-
-    let mut device = s.raw().await;
-    device
-        .send(&crate::support::connect_packet(
-            "sas-dev",
-            Some(device_token("sas-dev", &key, 60)),
-        ))
-        .await;
-    assert_eq!(code(&device.next().await), ConnectReturnCode::NotAuthorized);
-    let device_policy = s.policy("device");
-    let policy_token = ferrohub_protocol::sas::sign(
-        &format!("{HOST}/devices/sas-dev"),
-        &device_policy.key,
-        crate::support::unix_now() + 60,
-        Some("device"),
-    )
-    .unwrap();
-    let mut by_policy = s.raw().await;
-    by_policy
-        .send(&crate::support::connect_packet(
-            "sas-dev",
-            Some(policy_token),
-        ))
-        .await;
-    assert_eq!(
-        code(&by_policy.next().await),
-        ConnectReturnCode::NotAuthorized
-    );
-    // Modules have their own setting in IoT Hub (disableModuleSAS); this one leaves them be.
-    let (_module, answer) = connect_module(&s, "sas-dev", "mod1", &module_key).await;
-    assert_eq!(answer, ConnectReturnCode::Accepted);
-
-    let leaf = issued_by(Spec::device("ca-dev"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf], "ca-dev", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-    let (_raw, answer) = connect_with_chain(&s, &[&self_made], "thumb-dev", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-
-    // The setting persists, reads back, and can be turned off again.
-    let dir = s.stop().await;
-    let s = TestServer::start_in(dir).await;
-    let shown = s
-        .api()
-        .call_ok(Method::GET, "/ferrohub/hubs/default", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(shown["disableDeviceSAS"], true);
-    s.api()
-        .call_ok(
-            Method::PATCH,
-            "/ferrohub/hubs/default",
-            Some(json!({"disableDeviceSAS": false})),
-        )
-        .await
-        .unwrap();
-    let mut device = s.raw().await;
-    device.connect_as("sas-dev", &key).await;
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn with_disable_module_sas_modules_get_connack_5_while_devices_and_x509_modules_connect() {
-    let s = TestServer::start().await;
-    let api = s.api();
-    let key = s.create_device("dev").await;
-    let module_key = s.create_module("dev", "mod1").await;
-    let root = verified_root(&api, "root").await;
-    register_ca_device(&api, "ca-dev").await;
-    api.call_ok(
-        Method::PUT,
-        "/devices/ca-dev/modules/camod",
-        Some(json!({"authentication": {"type": "certificateAuthority"}})),
-    )
-    .await
-    .unwrap();
-    let updated = api
-        .call_ok(
-            Method::PATCH,
-            "/ferrohub/hubs/default",
-            Some(json!({"disableModuleSAS": true})),
-        )
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(updated["disableModuleSAS"], true);
-    assert_eq!(
-        updated["disableDeviceSAS"], false,
-        "the other setting stays"
-    );
-
-    let (_module, answer) = connect_module(&s, "dev", "mod1", &module_key).await;
-    assert_eq!(answer, ConnectReturnCode::NotAuthorized);
-    // The device itself still uses its key, and a module with a certificate connects.
-    let mut device = s.raw().await;
-    device.connect_as("dev", &key).await;
-    let leaf = issued_by(Spec::device("ca-dev/camod"), &root);
-    let (_raw, answer) = connect_with_chain(&s, &[&leaf], "ca-dev/camod", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-
-    // Turned off again, the module's token works.
-    set_default_hub(&api, json!({"disableModuleSAS": false})).await;
-    let (_module, answer) = connect_module(&s, "dev", "mod1", &module_key).await;
-    assert_eq!(answer, ConnectReturnCode::Accepted);
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn turning_sas_off_ends_the_open_sas_connections_in_scope_and_no_others() {
-    use crate::support::Next;
-    let s = TestServer::start().await;
-    let api = s.api();
-    let key = s.create_device("sas-dev").await;
-    let module_key = s.create_module("sas-dev", "mod1").await;
-    let cert = self_signed(Spec::device("thumb-dev"));
-    crate::x509::register_self_signed(&s, "thumb-dev", &sha1_hex(&cert.der)).await;
-
-    let mut device = s.raw().await;
-    device.connect_as("sas-dev", &key).await;
-    let (mut module, answer) = connect_module(&s, "sas-dev", "mod1", &module_key).await;
-    assert_eq!(answer, ConnectReturnCode::Accepted);
-    let (mut x509, answer) = connect_with_chain(&s, &[&cert], "thumb-dev", HOST).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-
-    set_default_hub(&api, json!({"disableDeviceSAS": true})).await;
-    assert_eq!(
-        device.next().await,
-        Next::Closed,
-        "the device's SAS session ends"
-    );
-    assert_alive(&mut module, "modules are out of scope").await;
-    assert_alive(&mut x509, "certificates are unaffected").await;
-
-    set_default_hub(&api, json!({"disableModuleSAS": true})).await;
-    assert_eq!(
-        module.next().await,
-        Next::Closed,
-        "the module's SAS session ends"
-    );
-    assert_alive(&mut x509, "certificates are unaffected").await;
-    s.stop().await;
-}
-
-/// Connects `device/module` with a token signed by the module's key; the CONNACK code.
-async fn connect_module(
-    s: &TestServer,
-    device: &str,
-    module: &str,
-    key: &str,
-) -> (crate::support::RawClient, ConnectReturnCode) {
-    let token = ferrohub_protocol::sas::sign(
-        &format!("{HOST}/devices/{device}/modules/{module}"),
-        key,
-        crate::support::unix_now() + 600,
-        None,
-    )
-    .unwrap();
-    let mut client = s.raw().await;
-    client
-        .send(&connect_packet(
-            &format!("{device}/{module}"),
-            HOST,
-            Some(token),
-        ))
-        .await;
-    let answer = code(&client.next().await);
-    (client, answer)
-}
-
-/// Changes the default hub's settings as its owner.
-async fn set_default_hub(api: &ApiClient, settings: Value) {
-    api.call_ok(Method::PATCH, "/ferrohub/hubs/default", Some(settings))
-        .await
-        .unwrap();
-}
-
-/// The connection still answers a PINGREQ.
-async fn assert_alive(client: &mut crate::support::RawClient, why: &str) {
-    client.send(&Packet::PingReq).await;
-    assert_eq!(
-        client.next().await,
-        crate::support::Next::Packet(Packet::PingResp),
-        "{why}"
-    );
 }
