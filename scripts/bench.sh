@@ -6,6 +6,7 @@
 #
 # Usage: scripts/bench.sh
 # Knobs (environment): DEVICES MESSAGES SIZE IDLE_DEVICES HOLD BENCH_RESULTS CARGO_TARGET_DIR,
+# BENCH_WORKDIR (default /tmp; holds ferrohub's data directory),
 # TWIN_DEVICES TWIN_OPS TWIN_INFLIGHT, METHOD_DEVICES METHOD_RATE METHOD_DURATION,
 # C2D_DEVICES C2D_MESSAGES C2D_OUTSTANDING,
 # SKIP_BUILD=1 to measure the release binaries already in $CARGO_TARGET_DIR/release,
@@ -37,7 +38,9 @@ FERROHUB_HTTPS_PORT=18443
 MOSQUITTO_PORT=18884
 RESULTS=${BENCH_RESULTS:-/tmp/ferrohub-bench-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 
-WORK=$(mktemp -d /tmp/ferrohub-bench.XXXXXX)
+# BENCH_WORKDIR: where ferrohub's data directory (and so its telemetry log) lives; point it
+# at another file system to measure how the disk's flush latency shapes the durable rate.
+WORK=$(mktemp -d "${BENCH_WORKDIR:-/tmp}/ferrohub-bench.XXXXXX")
 SERVER_PID=
 FAILED=0
 
@@ -205,12 +208,13 @@ echo "Date: $(date -u +%Y-%m-%d)"
 echo
 echo "QoS 1 telemetry over TLS, $DEVICES devices x $MESSAGES messages x $SIZE B"
 echo
-echo "| server | in flight | acked msg/s | PUBACK p50 ms | PUBACK p99 ms | server CPU µs/msg | wall s | server CPU s | bench CPU s | connects/s | peak RSS MiB | errors |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| server | in flight | acked msg/s | PUBACK p50 ms | PUBACK p99 ms | server CPU µs/msg | of it kernel µs | wall s | server CPU s | bench CPU s | connects/s | peak RSS MiB | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 jq -r "select(.scenario == \"telemetry\") | [($TARGET_NAMES), .inflight,
     (.acked_per_second | floor),
     (.puback_latency_us.p50 // 0) / 1000, (.puback_latency_us.p99 // 0) / 1000,
     ((.server.cpu_us_per_message // 0) * 10 | round / 10),
+    (if (.server.publish_cpu_seconds // 0) > 0 then ((.server.cpu_us_per_message * .server.publish_kernel_cpu_seconds / .server.publish_cpu_seconds) * 10 | round / 10) else 0 end),
     (.publish_seconds * 100 | round / 100),
     ((.server.publish_cpu_seconds // 0) * 100 | round / 100),
     ((.bench_cpu_seconds // 0) * 100 | round / 100),

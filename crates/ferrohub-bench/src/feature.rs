@@ -8,6 +8,7 @@ use ferrohub::client::ApiClient;
 
 use crate::fleet::ConnectPhase;
 use crate::ops::OpStats;
+use crate::procfs::CpuTime;
 use crate::report::{Operations, Report, ServerUsage, rate};
 use crate::target::Target;
 
@@ -39,12 +40,13 @@ pub fn record_operations(
     report: &mut Report,
     stats: &OpStats,
     operations: Operations,
-    cpu: (Option<f64>, Option<f64>),
+    cpu: (Option<CpuTime>, Option<f64>),
     server_probed: bool,
     peak: Option<u64>,
 ) {
     stats.count_failures(&mut report.errors);
-    let (server_cpu, bench_cpu) = cpu;
+    let (server_time, bench_cpu) = cpu;
+    let server_cpu = server_time.map(CpuTime::total);
     let completed = operations.completed;
     report.operations = Some(operations);
     report.bench_cpu_seconds = bench_cpu;
@@ -54,6 +56,7 @@ pub fn record_operations(
             cpu_us_per_message: server_cpu
                 .filter(|_| completed > 0)
                 .map(|s| s * 1e6 / completed as f64),
+            publish_kernel_cpu_seconds: server_time.map(|t| t.kernel),
             peak_rss_kib: peak,
             ..ServerUsage::default()
         });

@@ -5,8 +5,9 @@
 
 use std::sync::OnceLock;
 
-/// CPU time the process has used, in clock ticks (`utime + stime` of `/proc/<pid>/stat`).
-pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+/// CPU time a process has used, in clock ticks: (`utime`, `stime`) of `/proc/<pid>/stat`,
+/// time in user space and in the kernel on its behalf.
+pub fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     // The command name (field 2) is in parentheses and may itself hold spaces and
     // parentheses, so fields are counted from the last `)`.
     let (_, rest) = stat.rsplit_once(')')?;
@@ -14,7 +15,29 @@ pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     // After `)`: state is field 3, so utime (field 14) is the 12th and stime the 13th.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
+}
+
+/// CPU seconds split into user space and kernel: at one message in flight most of a
+/// broker's time is the kernel's (TCP receive and send), which the split shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTime {
+    pub user: f64,
+    pub kernel: f64,
+}
+
+impl CpuTime {
+    pub fn total(self) -> f64 {
+        self.user + self.kernel
+    }
+
+    /// What was used between `self` (earlier) and `later`.
+    pub fn until(self, later: CpuTime) -> CpuTime {
+        CpuTime {
+            user: later.user - self.user,
+            kernel: later.kernel - self.kernel,
+        }
+    }
 }
 
 /// Resident set size in KiB (the `VmRSS:` line of `/proc/<pid>/status`).
@@ -57,11 +80,20 @@ impl Probe {
         }
     }
 
-    /// CPU seconds used so far (user + system), `None` if the process is gone.
-    pub fn cpu_seconds(&self) -> Option<f64> {
+    /// CPU time used so far, `None` if the process is gone.
+    pub fn cpu_time(&self) -> Option<CpuTime> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        let ticks = parse_cpu_ticks(&stat)?;
-        Some(ticks as f64 / clock_ticks_per_second() as f64)
+        let (user, kernel) = parse_cpu_ticks(&stat)?;
+        let per_second = clock_ticks_per_second() as f64;
+        Some(CpuTime {
+            user: user as f64 / per_second,
+            kernel: kernel as f64 / per_second,
+        })
+    }
+
+    /// CPU seconds used so far (user + kernel), `None` if the process is gone.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        self.cpu_time().map(CpuTime::total)
     }
 
     /// Current resident set size in KiB, `None` if the process is gone.
@@ -75,7 +107,7 @@ impl Probe {
 #[derive(Debug, Clone, Copy)]
 pub struct CpuSpan {
     server: Option<Probe>,
-    server_before: Option<f64>,
+    server_before: Option<CpuTime>,
     bench_before: Option<f64>,
 }
 
@@ -84,17 +116,17 @@ impl CpuSpan {
     pub fn start(server: Option<Probe>) -> CpuSpan {
         CpuSpan {
             server,
-            server_before: server.and_then(|p| p.cpu_seconds()),
+            server_before: server.and_then(|p| p.cpu_time()),
             bench_before: Probe::me().cpu_seconds(),
         }
     }
 
-    /// Ends the phase: (server CPU seconds, this process's CPU seconds).
-    pub fn stop(self) -> (Option<f64>, Option<f64>) {
-        let server = self.server.and_then(|p| p.cpu_seconds());
+    /// Ends the phase: (the server's CPU time, this process's CPU seconds).
+    pub fn stop(self) -> (Option<CpuTime>, Option<f64>) {
+        let server = self.server.and_then(|p| p.cpu_time());
         let bench = Probe::me().cpu_seconds();
         (
-            self.server_before.zip(server).map(|(b, a)| a - b),
+            self.server_before.zip(server).map(|(b, a)| b.until(a)),
             self.bench_before.zip(bench).map(|(b, a)| a - b),
         )
     }
@@ -114,8 +146,8 @@ mod tests {
         VmRSS:\t   45678 kB\nRssAnon:\t   40000 kB\nThreads:\t3\n";
 
     #[test]
-    fn cpu_ticks_are_utime_plus_stime_even_with_parentheses_in_the_name() {
-        assert_eq!(parse_cpu_ticks(STAT), Some(1234 + 567));
+    fn cpu_ticks_are_utime_and_stime_even_with_parentheses_in_the_name() {
+        assert_eq!(parse_cpu_ticks(STAT), Some((1234, 567)));
     }
 
     #[test]
@@ -123,6 +155,27 @@ mod tests {
         assert_eq!(parse_cpu_ticks("4242 (srv) S 1 2 3"), None);
         assert_eq!(parse_cpu_ticks("no parenthesis at all"), None);
         assert_eq!(parse_cpu_ticks("1 (x) S 1 1 1 0 -1 0 0 0 0 0 abc 5"), None);
+    }
+
+    #[test]
+    fn a_span_of_cpu_time_keeps_user_and_kernel_apart() {
+        let before = CpuTime {
+            user: 1.0,
+            kernel: 2.0,
+        };
+        let after = CpuTime {
+            user: 1.5,
+            kernel: 3.25,
+        };
+        let span = before.until(after);
+        assert_eq!(
+            span,
+            CpuTime {
+                user: 0.5,
+                kernel: 1.25
+            }
+        );
+        assert_eq!(span.total(), 1.75);
     }
 
     #[test]
@@ -138,6 +191,10 @@ mod tests {
         };
         assert!(me.rss_kib().is_some_and(|kib| kib > 0));
         assert!(me.cpu_seconds().is_some());
+        assert!(
+            me.cpu_time()
+                .is_some_and(|t| t.user >= 0.0 && t.kernel >= 0.0)
+        );
         assert!(clock_ticks_per_second() > 0);
     }
 }

@@ -79,6 +79,8 @@ pub struct ServerUsage {
     /// device-feature scenarios; `cpu_us_per_message` is then per operation).
     pub publish_cpu_seconds: Option<f64>,
     pub cpu_us_per_message: Option<f64>,
+    /// The kernel's part of `publish_cpu_seconds` (system time).
+    pub publish_kernel_cpu_seconds: Option<f64>,
     /// Highest sampled RSS during the run.
     pub peak_rss_kib: Option<u64>,
     /// Idle scenario: RSS before connecting and with every connection open.
@@ -144,6 +146,7 @@ impl Report {
             json!({
                 "publish_cpu_seconds": s.publish_cpu_seconds,
                 "cpu_us_per_message": s.cpu_us_per_message,
+                "publish_kernel_cpu_seconds": s.publish_kernel_cpu_seconds,
                 "peak_rss_kib": s.peak_rss_kib,
                 "rss_before_kib": s.rss_before_kib,
                 "rss_connected_kib": s.rss_connected_kib,
@@ -267,9 +270,14 @@ impl Report {
         if let Some(s) = &self.server {
             if let (Some(cpu), Some(per)) = (s.publish_cpu_seconds, s.cpu_us_per_message) {
                 let unit = self.operations.as_ref().map_or("acked message", |o| o.unit);
+                let kernel = s
+                    .publish_kernel_cpu_seconds
+                    .filter(|_| cpu > 0.0)
+                    .map(|k| format!(" ({:.1} us of it in the kernel)", per * k / cpu))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "  server CPU    {cpu:.2} s while {phase} = {per:.1} us per {unit}"
+                    "  server CPU    {cpu:.2} s while {phase} = {per:.1} us per {unit}{kernel}"
                 );
             }
             if let (Some(before), Some(connected), Some(per)) = (

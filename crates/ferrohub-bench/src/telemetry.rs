@@ -16,7 +16,7 @@ use crate::cli::TelemetryArgs;
 use crate::conn::{Failure, MqttConn};
 use crate::fleet::{self, Fleet, FleetOptions};
 use crate::idle::{cleanup, keep_alive_until, ping_period};
-use crate::procfs::Probe;
+use crate::procfs::{CpuSpan, CpuTime, Probe};
 use crate::report::{Report, ServerUsage, rate};
 use crate::sampler::RssSampler;
 use crate::stats::{Latencies, earliest, latest};
@@ -79,13 +79,10 @@ pub async fn run(args: TelemetryArgs) -> anyhow::Result<Report> {
         },
     );
     let phase = fleet.connected().await;
-    let me = Probe {
-        pid: std::process::id(),
-    };
-    let (cpu_before, my_cpu_before) = (probe.and_then(|p| p.cpu_seconds()), me.cpu_seconds());
+    let cpu = CpuSpan::start(probe);
     go.open();
     let results = fleet.join().await;
-    let (cpu_after, my_cpu_after) = (probe.and_then(|p| p.cpu_seconds()), me.cpu_seconds());
+    let (server_time, bench_cpu) = cpu.stop();
     let peak = sampler.map(RssSampler::stop);
     cleanup(&target, &identities).await;
 
@@ -120,11 +117,12 @@ pub async fn run(args: TelemetryArgs) -> anyhow::Result<Report> {
     report.publish_seconds = Some(seconds);
     report.acked_per_second = Some(rate(acked as f64, seconds));
     report.latency = Latencies::of(&mut latencies);
-    report.bench_cpu_seconds = my_cpu_before.zip(my_cpu_after).map(|(b, a)| a - b);
+    report.bench_cpu_seconds = bench_cpu;
     if probe.is_some() {
-        let cpu = cpu_before.zip(cpu_after).map(|(b, a)| a - b);
+        let cpu = server_time.map(CpuTime::total);
         report.server = Some(ServerUsage {
             publish_cpu_seconds: cpu,
+            publish_kernel_cpu_seconds: server_time.map(|t| t.kernel),
             cpu_us_per_message: cpu.filter(|_| acked > 0).map(|s| s * 1e6 / acked as f64),
             peak_rss_kib: peak,
             ..ServerUsage::default()
