@@ -94,6 +94,20 @@ run_bench() {
     fi
 }
 
+# flush_micros DIR: microseconds one 8 KiB write with its flush takes in DIR (500 O_DSYNC
+# writes over an allocated file, as the telemetry journal does). At one message in flight
+# this latency, not CPU, bounds ferrohub's durable rate, so every run reports it.
+flush_micros() {
+    local probe=$1/flush-probe start end
+    dd if=/dev/zero of="$probe" bs=8k count=500 status=none && sync "$probe"
+    start=$(date +%s%N)
+    dd if=/dev/zero of="$probe" bs=8k count=500 oflag=dsync conv=notrunc status=none
+    end=$(date +%s%N)
+    rm -f "$probe"
+    echo $(((end - start) / 500 / 1000))
+}
+FLUSH_MICROS=$(flush_micros "$WORK")
+
 telemetry_args=(--devices "$DEVICES" --messages "$MESSAGES" --size "$SIZE")
 idle_args=(--devices "$IDLE_DEVICES" --hold "$HOLD")
 
@@ -159,6 +173,7 @@ if [[ $FEATURES_ONLY == 1 ]]; then
     echo
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
     echo "Date: $(date -u +%Y-%m-%d)"
+echo "Disk: an 8 KiB write with its flush takes $FLUSH_MICROS µs in ${BENCH_WORKDIR:-/tmp} (ferrohub's data directory)"
     features_table
     echo
     echo "Raw results: $RESULTS"
@@ -205,6 +220,7 @@ TARGET_NAMES='if .target == "broker" then "Mosquitto" else .target end'
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); $MOSQUITTO_VERSION"
 echo "Date: $(date -u +%Y-%m-%d)"
+echo "Disk: an 8 KiB write with its flush takes $FLUSH_MICROS µs in ${BENCH_WORKDIR:-/tmp} (ferrohub's data directory)"
 echo
 echo "QoS 1 telemetry over TLS, $DEVICES devices x $MESSAGES messages x $SIZE B"
 echo
