@@ -9,6 +9,8 @@
 # BENCH_WORKDIR (default /tmp; holds ferrohub's data directory),
 # TWIN_DEVICES TWIN_OPS TWIN_INFLIGHT, METHOD_DEVICES METHOD_RATE METHOD_DURATION,
 # C2D_DEVICES C2D_MESSAGES C2D_OUTSTANDING,
+# ROUNDS (default 3): telemetry runs per server and window, alternating between the servers;
+# the table shows each one's median round,
 # SKIP_BUILD=1 to measure the release binaries already in $CARGO_TARGET_DIR/release,
 # FEATURES_ONLY=1 to run only ferrohub's twin, method and C2D scenarios.
 # Needs: cargo, curl, jq, mosquitto (apt-get install -y mosquitto), a Linux /proc.
@@ -33,6 +35,7 @@ C2D_DEVICES=${C2D_DEVICES:-100}
 C2D_MESSAGES=${C2D_MESSAGES:-200}
 C2D_OUTSTANDING=${C2D_OUTSTANDING:-10}
 FEATURES_ONLY=${FEATURES_ONLY:-0}
+ROUNDS=${ROUNDS:-3}
 FERROHUB_MQTT_PORT=18883
 FERROHUB_HTTPS_PORT=18443
 MOSQUITTO_PORT=18884
@@ -41,18 +44,21 @@ RESULTS=${BENCH_RESULTS:-/tmp/ferrohub-bench-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 # BENCH_WORKDIR: where ferrohub's data directory (and so its telemetry log) lives; point it
 # at another file system to measure how the disk's flush latency shapes the durable rate.
 WORK=$(mktemp -d "${BENCH_WORKDIR:-/tmp}/ferrohub-bench.XXXXXX")
-SERVER_PID=
+FERROHUB_PID=
+MOSQUITTO_PID=
 FAILED=0
 
-stop_server() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-    fi
+stop_servers() {
+    local pid
+    for pid in $FERROHUB_PID $MOSQUITTO_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    FERROHUB_PID=
+    MOSQUITTO_PID=
 }
 cleanup() {
-    stop_server
+    stop_servers
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -77,13 +83,14 @@ fi
 
 : >"$RESULTS"
 
-# run_bench LABEL ARGS...: one ferrohub-bench run; its JSON line is appended to $RESULTS.
+# run_bench LABEL PID ARGS...: one ferrohub-bench run against the server with that PID; its
+# JSON line is appended to $RESULTS.
 run_bench() {
-    local label=$1
-    shift
+    local label=$1 pid=$2
+    shift 2
     echo "== $label"
     local line
-    if line=$("$BIN/ferrohub-bench" "$@" --server-pid "$SERVER_PID" --json); then
+    if line=$("$BIN/ferrohub-bench" "$@" --server-pid "$pid" --json); then
         :
     else
         echo "bench.sh: $label reported errors" >&2
@@ -116,32 +123,72 @@ DATA=$WORK/ferrohub-data
 "$BIN/ferrohub" --data-dir "$DATA" serve \
     --mqtt-port "$FERROHUB_MQTT_PORT" --https-port "$FERROHUB_HTTPS_PORT" \
     >"$WORK/ferrohub.log" 2>&1 &
-SERVER_PID=$!
+FERROHUB_PID=$!
 for _ in $(seq 100); do
     if curl -sf --cacert "$DATA/ca.pem" "https://localhost:$FERROHUB_HTTPS_PORT/health" >/dev/null 2>&1; then
         break
     fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/ferrohub.log" >&2; exit 1; }
+    kill -0 "$FERROHUB_PID" 2>/dev/null || { cat "$WORK/ferrohub.log" >&2; exit 1; }
     sleep 0.1
 done
 CS=$("$BIN/ferrohub" --data-dir "$DATA" hub connection-string)
 hub=(--hub-connection-string "$CS" --api-address "127.0.0.1:$FERROHUB_HTTPS_PORT"
     --mqtt-address "127.0.0.1:$FERROHUB_MQTT_PORT" --ca "$DATA/ca.pem")
 
+# --- Mosquitto --------------------------------------------------------------------------
+# The same certificate as ferrohub's (SANs localhost, 127.0.0.1), so the client is
+# identical. No persistence and no subscribers: Mosquitto acknowledges and drops.
+# Both servers run side by side (an idle server costs nothing) so that their telemetry
+# runs can alternate: this VM's speed drifts by tens of percent within minutes, and
+# alternating rounds exposes both servers to the same drift.
 if [[ $FEATURES_ONLY != 1 ]]; then
-    run_bench "ferrohub telemetry, 1 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 1
-    run_bench "ferrohub telemetry, 16 in flight" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight 16
+    cat >"$WORK/mosquitto.conf" <<EOF
+user root
+persistence false
+allow_anonymous true
+set_tcp_nodelay true
+max_queued_messages 0
+log_dest stderr
+log_type error
+log_type warning
+listener $MOSQUITTO_PORT 127.0.0.1
+cafile $DATA/ca.pem
+certfile $DATA/server.pem
+keyfile $DATA/server-key.pem
+EOF
+    mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+    MOSQUITTO_PID=$!
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$MOSQUITTO_PORT") 2>/dev/null; then
+            break
+        fi
+        kill -0 "$MOSQUITTO_PID" 2>/dev/null || { cat "$WORK/mosquitto.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    MOSQUITTO_VERSION=$(mosquitto -h 2>/dev/null | head -1 || true)
+    broker=(--broker --mqtt-address "127.0.0.1:$MOSQUITTO_PORT" --ca "$DATA/ca.pem"
+        --tls-server-name localhost)
+
+    for round in $(seq "$ROUNDS"); do
+        for inflight in 1 16; do
+            run_bench "ferrohub telemetry, $inflight in flight (round $round of $ROUNDS)" \
+                "$FERROHUB_PID" telemetry "${hub[@]}" "${telemetry_args[@]}" --inflight "$inflight"
+            run_bench "mosquitto telemetry, $inflight in flight (round $round of $ROUNDS)" \
+                "$MOSQUITTO_PID" telemetry "${broker[@]}" "${telemetry_args[@]}" --inflight "$inflight"
+        done
+    done
 fi
-run_bench "ferrohub twin" twin "${hub[@]}" --devices "$TWIN_DEVICES" --ops "$TWIN_OPS" \
-    --inflight "$TWIN_INFLIGHT"
-run_bench "ferrohub method" method "${hub[@]}" --devices "$METHOD_DEVICES" \
+run_bench "ferrohub twin" "$FERROHUB_PID" twin "${hub[@]}" --devices "$TWIN_DEVICES" \
+    --ops "$TWIN_OPS" --inflight "$TWIN_INFLIGHT"
+run_bench "ferrohub method" "$FERROHUB_PID" method "${hub[@]}" --devices "$METHOD_DEVICES" \
     --rate "$METHOD_RATE" --duration "$METHOD_DURATION"
-run_bench "ferrohub c2d" c2d "${hub[@]}" --devices "$C2D_DEVICES" --messages "$C2D_MESSAGES" \
-    --outstanding "$C2D_OUTSTANDING"
+run_bench "ferrohub c2d" "$FERROHUB_PID" c2d "${hub[@]}" --devices "$C2D_DEVICES" \
+    --messages "$C2D_MESSAGES" --outstanding "$C2D_OUTSTANDING"
 if [[ $FEATURES_ONLY != 1 ]]; then
-    run_bench "ferrohub idle" idle "${hub[@]}" "${idle_args[@]}"
+    run_bench "ferrohub idle" "$FERROHUB_PID" idle "${hub[@]}" "${idle_args[@]}"
+    run_bench "mosquitto idle" "$MOSQUITTO_PID" idle "${broker[@]}" "${idle_args[@]}"
 fi
-stop_server
+stop_servers
 
 # ferrohub's device-feature table, printed at the end (the only table with FEATURES_ONLY=1).
 features_table() {
@@ -173,47 +220,12 @@ if [[ $FEATURES_ONLY == 1 ]]; then
     echo
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
     echo "Date: $(date -u +%Y-%m-%d)"
-echo "Disk: an 8 KiB write with its flush takes $FLUSH_MICROS µs in ${BENCH_WORKDIR:-/tmp} (ferrohub's data directory)"
+    echo "Disk: an 8 KiB write with its flush takes $FLUSH_MICROS µs in ${BENCH_WORKDIR:-/tmp} (ferrohub's data directory)"
     features_table
     echo
     echo "Raw results: $RESULTS"
     exit "$FAILED"
 fi
-
-# --- Mosquitto --------------------------------------------------------------------------
-# The same certificate as ferrohub's (SANs localhost, 127.0.0.1), so the client is
-# identical. No persistence and no subscribers: Mosquitto acknowledges and drops.
-cat >"$WORK/mosquitto.conf" <<EOF
-user root
-persistence false
-allow_anonymous true
-set_tcp_nodelay true
-max_queued_messages 0
-log_dest stderr
-log_type error
-log_type warning
-listener $MOSQUITTO_PORT 127.0.0.1
-cafile $DATA/ca.pem
-certfile $DATA/server.pem
-keyfile $DATA/server-key.pem
-EOF
-mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$MOSQUITTO_PORT") 2>/dev/null; then
-        break
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/mosquitto.log" >&2; exit 1; }
-    sleep 0.1
-done
-broker=(--broker --mqtt-address "127.0.0.1:$MOSQUITTO_PORT" --ca "$DATA/ca.pem"
-    --tls-server-name localhost)
-
-run_bench "mosquitto telemetry, 1 in flight" telemetry "${broker[@]}" "${telemetry_args[@]}" --inflight 1
-run_bench "mosquitto telemetry, 16 in flight" telemetry "${broker[@]}" "${telemetry_args[@]}" --inflight 16
-run_bench "mosquitto idle" idle "${broker[@]}" "${idle_args[@]}"
-MOSQUITTO_VERSION=$(mosquitto -h 2>/dev/null | head -1 || true)
-stop_server
 
 # --- Table ------------------------------------------------------------------------------
 TARGET_NAMES='if .target == "broker" then "Mosquitto" else .target end'
@@ -224,9 +236,13 @@ echo "Disk: an 8 KiB write with its flush takes $FLUSH_MICROS µs in ${BENCH_WOR
 echo
 echo "QoS 1 telemetry over TLS, $DEVICES devices x $MESSAGES messages x $SIZE B"
 echo
-echo "| server | in flight | acked msg/s | PUBACK p50 ms | PUBACK p99 ms | server CPU µs/msg | of it kernel µs | wall s | server CPU s | bench CPU s | connects/s | peak RSS MiB | errors |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-jq -r "select(.scenario == \"telemetry\") | [($TARGET_NAMES), .inflight,
+# One row per server and window: the median round by acked rate (every round's rate listed).
+MEDIAN_RUNS='[.[] | select(.scenario == "telemetry")] | group_by([.inflight, .target != "ferrohub"])[]
+    | sort_by(.acked_per_second) | {rates: map(.acked_per_second | floor), median: .[length / 2 | floor]}'
+echo "| server | in flight | rounds, acked msg/s | median acked msg/s | PUBACK p50 ms | PUBACK p99 ms | server CPU µs/msg | of it kernel µs | wall s | server CPU s | bench CPU s | connects/s | peak RSS MiB | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+jq -rs "$MEDIAN_RUNS | .rates as \$rates | .median | [($TARGET_NAMES), .inflight,
+    (\$rates | map(tostring) | join(\" / \")),
     (.acked_per_second | floor),
     (.puback_latency_us.p50 // 0) / 1000, (.puback_latency_us.p99 // 0) / 1000,
     ((.server.cpu_us_per_message // 0) * 10 | round / 10),
@@ -237,6 +253,13 @@ jq -r "select(.scenario == \"telemetry\") | [($TARGET_NAMES), .inflight,
     (.connects_per_second | floor),
     ((.server.peak_rss_kib // 0) / 1024 | floor),
     .errors.total] | \"| \" + (map(tostring) | join(\" | \")) + \" |\"" "$RESULTS"
+echo
+jq -rs '[.[] | select(.scenario == "telemetry")] | group_by(.inflight)[]
+    | map({target, inflight, rate: .acked_per_second}) | group_by(.target)
+    | map(sort_by(.rate) | {target: .[0].target, inflight: .[0].inflight, median: .[length / 2 | floor].rate})
+    | (map(select(.target == "ferrohub"))[0]) as $f | (map(select(.target == "broker"))[0]) as $m
+    | select($f != null and $m != null and $m.median > 0)
+    | "ferrohub / Mosquitto at \($f.inflight) in flight (medians): \($f.median / $m.median * 100 | round / 100)x"' "$RESULTS"
 echo
 echo "Idle TLS connections, held $HOLD s"
 echo
