@@ -182,6 +182,59 @@ async fn policy_tokens_need_the_device_connect_right() {
     s.stop().await;
 }
 
+/// C2, C4 and C12: a token that is valid, but for another identity or signed the wrong way.
+#[tokio::test]
+async fn valid_tokens_of_other_identities_and_device_keys_with_skn_are_refused() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let key10 = s.create_device("dev10").await;
+    let m1 = s.create_module("dev1", "m1").await;
+    s.create_module("dev1", "m2").await;
+    assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev10", &key10, 3600))).await,
+        ConnectReturnCode::NotAuthorized,
+        "dev10's own valid token presented as dev1"
+    );
+    let resource = format!("{HOST}/devices/dev1");
+    let device_key_with_skn =
+        ferrohub_protocol::sas::sign(&resource, &key, unix_now() + 60, Some("device")).unwrap();
+    assert_eq!(
+        connack(&s, "dev1", Some(device_key_with_skn)).await,
+        ConnectReturnCode::NotAuthorized,
+        "a device key signed as if it were the `device` policy's"
+    );
+    assert_eq!(
+        connack(&s, "dev1/m1", Some(device_token("dev1", &key, 3600))).await,
+        ConnectReturnCode::NotAuthorized,
+        "the device's token used for its module"
+    );
+    let m1_token = |module: &str| {
+        ferrohub_protocol::sas::sign(
+            &format!("{HOST}/devices/dev1/modules/{module}"),
+            &m1,
+            unix_now() + 60,
+            None,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        connack(&s, "dev1/m2", Some(m1_token("m1"))).await,
+        ConnectReturnCode::NotAuthorized,
+        "m1's token used for m2"
+    );
+    assert_eq!(
+        connack(&s, "dev1/m2", Some(m1_token("m2"))).await,
+        ConnectReturnCode::NotAuthorized,
+        "m2's resource signed with m1's key"
+    );
+    assert_eq!(
+        connack(&s, "dev1/m1", Some(m1_token("m1"))).await,
+        ConnectReturnCode::Accepted,
+        "m1's own token still works"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn the_secondary_key_is_accepted() {
     let s = TestServer::start().await;

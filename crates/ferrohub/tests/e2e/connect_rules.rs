@@ -132,22 +132,32 @@ async fn qos2_publish_closes_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_will_for_another_device_gets_connack_5() {
+async fn a_will_for_another_device_or_an_iothub_topic_gets_connack_5() {
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
-    else {
-        unreachable!()
-    };
-    c.will = Some(Will {
-        topic: "devices/dev2/messages/events/".into(),
-        payload: Bytes::new(),
-        qos: QoS::AtLeastOnce,
-        retain: false,
-    });
-    raw.send(&Packet::Connect(c)).await;
-    assert_eq!(raw.next().await, connack(ConnectReturnCode::NotAuthorized));
+    for topic in [
+        "devices/dev2/messages/events/",
+        "$iothub/twin/PATCH/properties/reported/?$rid=1",
+        "$iothub/methods/res/200/?$rid=1",
+    ] {
+        let mut raw = s.raw().await;
+        let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
+        else {
+            unreachable!()
+        };
+        c.will = Some(Will {
+            topic: topic.into(),
+            payload: Bytes::new(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        });
+        raw.send(&Packet::Connect(c)).await;
+        assert_eq!(
+            raw.next().await,
+            connack(ConnectReturnCode::NotAuthorized),
+            "{topic}"
+        );
+    }
     s.stop().await;
 }
 

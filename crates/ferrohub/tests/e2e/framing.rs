@@ -32,6 +32,10 @@ const CLOSERS: &[(&str, &[u8])] = &[
     ("SUBSCRIBE without filters", &[0x82, 0x02, 0x00, 0x01]),
     ("empty topic", &[0x30, 0x02, 0x00, 0x00]),
     ("wildcard in topic", &[0x30, 0x03, 0x00, 0x01, b'#']),
+    (
+        "single-level wildcard in topic",
+        &[0x30, 0x03, 0x00, 0x01, b'+'],
+    ),
     ("invalid UTF-8 topic", &[0x30, 0x03, 0x00, 0x01, 0xff]),
     ("NUL in topic", &[0x30, 0x03, 0x00, 0x01, 0x00]),
     (
@@ -139,5 +143,84 @@ async fn plaintext_on_the_tls_port_fails_the_handshake_cleanly() {
     // The server is still serving.
     let key = s.create_device("dev1").await;
     s.raw().await.connect_as("dev1", &key).await;
+    s.stop().await;
+}
+
+/// A CONNECT with the given client id, user name and Will topic bytes, which may be invalid
+/// UTF-8 (our encoder only takes valid strings).
+fn raw_connect(client_id: &[u8], username: &[u8], will_topic: Option<&[u8]>) -> Vec<u8> {
+    let string = |out: &mut Vec<u8>, bytes: &[u8]| {
+        out.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    // User name flag, plus Will flag with QoS 1 when there is a Will.
+    let flags = 0x80 | if will_topic.is_some() { 0x0c } else { 0 };
+    let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, flags, 0x00, 0x3c];
+    string(&mut body, client_id);
+    if let Some(topic) = will_topic {
+        string(&mut body, topic);
+        string(&mut body, b"gone");
+    }
+    string(&mut body, username);
+    let mut packet = vec![0x10];
+    let mut len = body.len();
+    loop {
+        let byte = u8::try_from(len % 128).unwrap();
+        len /= 128;
+        packet.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            break;
+        }
+    }
+    packet.extend_from_slice(&body);
+    packet
+}
+
+/// A11: bad UTF-8, U+0000 or an encoded surrogate in the client id, user name or Will topic.
+#[tokio::test]
+async fn invalid_strings_in_connect_close_without_connack() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    let user = b"localhost/dev1/?api-version=2021-04-12";
+    let cases: &[(&str, Vec<u8>)] = &[
+        ("bad UTF-8 client id", raw_connect(b"dev\xff", user, None)),
+        (
+            "surrogate in client id",
+            raw_connect(b"dev\xed\xa0\x80", user, None),
+        ),
+        ("NUL in client id", raw_connect(b"dev\x001", user, None)),
+        (
+            "bad UTF-8 user name",
+            raw_connect(b"dev1", b"localhost/dev1/\xc3", None),
+        ),
+        (
+            "surrogate in user name",
+            raw_connect(b"dev1", b"localhost/\xed\xbf\xbf", None),
+        ),
+        (
+            "bad UTF-8 Will topic",
+            raw_connect(b"dev1", user, Some(b"devices/dev1/messages/events/\xfe")),
+        ),
+        (
+            "NUL in Will topic",
+            raw_connect(b"dev1", user, Some(b"devices/dev1/messages/events/\x00")),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let mut raw = s.raw().await;
+        raw.send_bytes(bytes).await;
+        assert_eq!(
+            raw.next_within(Duration::from_secs(1)).await,
+            Next::Closed,
+            "{name}"
+        );
+    }
+    // The builder itself is sound: the same CONNECT with valid strings gets an answer.
+    let mut raw = s.raw().await;
+    raw.send_bytes(&raw_connect(b"dev1", user, None)).await;
+    assert!(
+        matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))),
+        "a well-formed CONNECT is answered"
+    );
     s.stop().await;
 }
