@@ -90,17 +90,43 @@ async fn a_username_naming_another_device_or_hub_is_refused() {
 }
 
 #[tokio::test]
-async fn a_second_connect_closes_the_connection() {
+async fn a_second_connect_closes_the_connection_and_leaves_the_session_untouched() {
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    raw.send(&connect_packet(
-        "dev1",
-        Some(device_token("dev1", &key, 60)),
-    ))
+    raw.connect_as("dev1", &key).await; // CleanSession=0
+    raw.send(&Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![(
+            "devices/dev1/messages/devicebound/#".into(),
+            QoS::AtLeastOnce,
+        )],
+    }))
     .await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::SubAck(_))));
+    // The second CONNECT asks for a clean session; it must not get one.
+    let Packet::Connect(mut second) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
+    else {
+        unreachable!()
+    };
+    second.clean_session = true;
+    raw.send(&Packet::Connect(second)).await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    let mut again = s.raw().await;
+    again
+        .send(&connect_packet(
+            "dev1",
+            Some(device_token("dev1", &key, 60)),
+        ))
+        .await;
+    assert_eq!(
+        again.next().await,
+        Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
+            session_present: true,
+            code: ConnectReturnCode::Accepted,
+        })),
+        "the session and its subscription survived the second CONNECT"
+    );
     s.stop().await;
 }
 

@@ -224,3 +224,78 @@ async fn invalid_strings_in_connect_close_without_connack() {
     );
     s.stop().await;
 }
+
+/// A2: a remaining length in two bytes where one would do (`80 00`) is accepted, and the
+/// packets after it are framed correctly (no desync), after authentication.
+#[tokio::test]
+async fn a_non_minimal_remaining_length_is_accepted_without_desync() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send_bytes(&[0xc0, 0x80, 0x00, 0xc0, 0x00]).await; // PINGREQ twice
+    for _ in 0..2 {
+        assert_eq!(raw.next().await, Next::Packet(Packet::PingResp));
+    }
+    s.stop().await;
+}
+
+/// A4 after authentication: a truncated frame followed by silence is closed by the
+/// keep-alive deadline (1.5 x keep-alive), not before it.
+#[tokio::test]
+async fn a_truncated_frame_after_connect_then_silence_is_closed_at_the_keep_alive_deadline() {
+    use tokio::io::AsyncReadExt;
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
+    else {
+        unreachable!()
+    };
+    c.keep_alive = 2;
+    raw.send(&Packet::Connect(c)).await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
+    let sent = tokio::time::Instant::now();
+    raw.send_bytes(&[0x30, 0x20, 0x00]).await; // a PUBLISH that never finishes
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(2500), raw.tls.read(&mut byte)).await;
+    assert!(
+        early.is_err(),
+        "closed or answered before the deadline: {early:?}"
+    );
+    assert_eq!(raw.next_within(Duration::from_secs(3)).await, Next::Closed);
+    assert!(
+        sent.elapsed() >= Duration::from_secs(3),
+        "closed at 1.5 x keep-alive"
+    );
+    s.stop().await;
+}
+
+/// A5, paced: a PUBLISH arriving one byte every 100 ms is still processed.
+#[tokio::test]
+async fn a_publish_sent_one_byte_every_100_ms_is_processed() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    let mut bytes = BytesMut::new();
+    ferrohub_mqtt::encode(
+        &Packet::Publish(ferrohub_mqtt::Publish {
+            dup: false,
+            qos: ferrohub_mqtt::QoS::AtLeastOnce,
+            retain: false,
+            topic: "devices/dev1/messages/events/".into(),
+            packet_id: Some(7),
+            payload: bytes::Bytes::from_static(b"slow"),
+        }),
+        &mut bytes,
+    )
+    .unwrap();
+    for byte in bytes.iter() {
+        raw.send_bytes(&[*byte]).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(7)));
+    assert_eq!(s.events("dev1", 1).await.len(), 1);
+    s.stop().await;
+}
