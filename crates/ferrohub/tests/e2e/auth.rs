@@ -41,6 +41,11 @@ async fn tokens_that_are_expired_forged_or_for_someone_else_are_refused() {
         "expired"
     );
     assert_eq!(
+        connack(&s, "dev1", Some(device_token("dev1", &key, 2))).await,
+        ConnectReturnCode::Accepted,
+        "expiring in two seconds (the server allows no clock skew)"
+    );
+    assert_eq!(
         connack(&s, "dev1", Some(device_token("dev1", &key10, 3600))).await,
         ConnectReturnCode::NotAuthorized,
         "another device's key"
@@ -125,6 +130,16 @@ async fn malformed_or_missing_passwords_are_refused_without_a_crash() {
         .await,
         ConnectReturnCode::BadUserNameOrPassword,
         "negative se"
+    );
+    assert_eq!(
+        connack(
+            &s,
+            "dev1",
+            Some("SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&sig=YQ==&se=99999999999999999999999".into())
+        )
+        .await,
+        ConnectReturnCode::BadUserNameOrPassword,
+        "se above u64"
     );
     s.stop().await;
 }
@@ -503,6 +518,24 @@ async fn the_ip_filter_refuses_like_bad_credentials_and_the_first_matching_rule_
         !message.contains("loopback"),
         "the rule is not named: {message}"
     );
+    // X-Forwarded-For is not trusted: only the socket's address counts.
+    for forwarded in ["127.0.0.2", "10.0.0.1", "::ffff:127.0.0.2"] {
+        let r = s
+            .api()
+            .send_with_headers(
+                Method::GET,
+                "/devices",
+                None,
+                &[("x-forwarded-for", forwarded.to_owned())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            hyper::StatusCode::UNAUTHORIZED,
+            "X-Forwarded-For: {forwarded}"
+        );
+    }
     // 127.0.0.2 matches the earlier accept rule.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();

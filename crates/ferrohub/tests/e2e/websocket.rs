@@ -197,3 +197,28 @@ async fn an_x509_device_authenticates_with_its_certificate_over_websockets() {
     }
     s.stop().await;
 }
+
+/// A15: an unmasked client frame, or a frame declaring 1 GiB, ends the connection at once;
+/// nothing waits for (or reserves room for) the declared gigabyte.
+#[tokio::test]
+async fn unmasked_and_gigabyte_frames_close_the_connection() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start().await;
+    let unmasked: Vec<u8> = vec![0x82, 0x02, 0xc0, 0x00];
+    let mut gigabyte: Vec<u8> = vec![0x82, 0xff];
+    gigabyte.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    gigabyte.extend_from_slice(&[1, 2, 3, 4, 0x10, 0x20]);
+    for (name, bytes) in [("unmasked", unmasked), ("1 GiB declared", gigabyte)] {
+        let mut ws = websocket(&s, Some("mqtt")).await.unwrap();
+        ws.get_mut().write_all(&bytes).await.unwrap();
+        ws.get_mut().flush().await.unwrap();
+        let end = tokio::time::timeout(std::time::Duration::from_secs(2), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("{name}: not closed within 2 s"));
+        assert!(
+            matches!(end, None | Some(Ok(Message::Close(_))) | Some(Err(_))),
+            "{name}: {end:?}"
+        );
+    }
+    s.stop().await;
+}
