@@ -210,6 +210,13 @@ impl Connection {
     /// stops accepting input (while authenticating) so its requests run first.
     async fn decode_buffered(&mut self, input: &mut BytesMut, limits: &Limits) {
         while self.session.accepts_input() {
+            if let Some(&first) = input.first() {
+                self.session.handle_packet_start(Instant::now(), first);
+                if !self.session.accepts_input() {
+                    input.clear();
+                    break;
+                }
+            }
             match decode(input, limits) {
                 Ok(Some(packet)) => {
                     self.session.handle_packet(Instant::now(), packet);

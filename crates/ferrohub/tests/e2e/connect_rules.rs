@@ -139,6 +139,19 @@ async fn any_packet_before_connect_closes() {
     s.stop().await;
 }
 
+/// B7: a large PUBLISH before CONNECT is refused from its header; the server does not wait
+/// for (and buffer) the 200 KB body first.
+#[tokio::test]
+async fn a_large_publish_before_connect_closes_from_its_header() {
+    let s = TestServer::start().await;
+    let mut raw = s.raw().await;
+    // PUBLISH, remaining length 200,000 (varint c0 9a 0c), then only the start of a body.
+    raw.send_bytes(&[0x30, 0xc0, 0x9a, 0x0c, 0x00, 0x01, b'a'])
+        .await;
+    assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn qos2_publish_closes_and_stores_nothing() {
     let s = TestServer::start().await;
