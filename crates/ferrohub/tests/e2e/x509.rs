@@ -153,3 +153,37 @@ async fn a_thumbprint_may_pin_a_certificate_from_a_ca_the_hub_does_not_know() {
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
     s.stop().await;
 }
+
+/// C11: a certificate matching the secondary thumbprint connects (devices roll certificates
+/// this way); one matching neither gets CONNACK 5 and then the close.
+#[tokio::test]
+async fn the_secondary_thumbprint_connects_and_a_certificate_matching_neither_is_closed() {
+    let s = TestServer::start().await;
+    let old = certificate("rolling", (-1, 30), false);
+    let new = certificate("rolling", (-1, 30), false);
+    let stranger = certificate("rolling", (-1, 30), false);
+    s.api()
+        .call_ok(
+            Method::PUT,
+            "/devices/rolling",
+            Some(
+                json!({"authentication": {"type": "selfSigned", "x509Thumbprint": {
+                "primaryThumbprint": sha1_hex(&old.der),
+                "secondaryThumbprint": sha1_hex(&new.der)}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    for cert in [&old, &new] {
+        let (_raw, answer) = connect_with_cert(&s, cert, "rolling", None).await;
+        assert_eq!(code(&answer), ConnectReturnCode::Accepted);
+    }
+    let (mut raw, answer) = connect_with_cert(&s, &stranger, "rolling", None).await;
+    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
+    assert_eq!(
+        raw.next_within(std::time::Duration::from_secs(1)).await,
+        Next::Closed,
+        "the refusal is followed by a close"
+    );
+    s.stop().await;
+}
