@@ -454,13 +454,30 @@ async fn bad_connect(addr: std::net::SocketAddr, ca: std::path::PathBuf) -> bool
 async fn a_flood_of_bad_connects_from_one_address_is_throttled_and_others_still_connect() {
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
+    // A canary on another address (127.0.0.2 is loopback too), connected before the flood,
+    // keeps exchanging telemetry while it goes on.
+    let mut canary = raw_from(&s, "127.0.0.2").await;
+    canary.connect_as("dev1", &key).await;
     // Refused CONNECTs from 127.0.0.1 in concurrent bursts of 25 (the policy allows 20
     // failures a second; bursts keep the rate above that however loaded the machine is).
     let mut throttled = false;
-    for _ in 0..8 {
+    for burst in 1..=8u16 {
         let attempts: Vec<_> = (0..25)
             .map(|_| tokio::spawn(bad_connect(s.mqtt_addr, s.ca())))
             .collect();
+        canary
+            .publish(
+                "devices/dev1/messages/events/",
+                ferrohub_mqtt::QoS::AtLeastOnce,
+                Some(burst),
+                bytes::Bytes::from_static(b"canary"),
+            )
+            .await;
+        assert_eq!(
+            canary.next().await,
+            Next::Packet(Packet::PubAck(burst)),
+            "the canary is served during burst {burst}"
+        );
         for attempt in attempts {
             throttled |= attempt.await.unwrap();
         }
@@ -472,19 +489,26 @@ async fn a_flood_of_bad_connects_from_one_address_is_throttled_and_others_still_
         throttled,
         "after 20 failures the address is refused before TLS"
     );
-    // A device on another address (127.0.0.2 is loopback too) is unaffected.
+    // A new connection from the other address is unaffected too.
+    let mut second = raw_from(&s, "127.0.0.2").await;
+    second.connect_as("dev1", &key).await;
+    s.stop().await;
+}
+
+/// A TLS connection to the MQTT port from `ip` (a loopback address).
+async fn raw_from(s: &TestServer, ip: &str) -> crate::support::RawClient {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(ip.parse().unwrap(), 0))
+        .unwrap();
     let tcp = socket.connect(s.mqtt_addr).await.unwrap();
-    let mut canary = crate::support::RawClient {
+    crate::support::RawClient {
         tls: tokio_rustls::TlsConnector::from(ferrohub::client::tls_config(&s.ca()).unwrap())
             .connect(rustls_pki_types::ServerName::try_from(HOST).unwrap(), tcp)
             .await
             .unwrap(),
         buf: bytes::BytesMut::new(),
-    };
-    canary.connect_as("dev1", &key).await;
-    s.stop().await;
+    }
 }
 
 #[tokio::test]
@@ -537,16 +561,7 @@ async fn the_ip_filter_refuses_like_bad_credentials_and_the_first_matching_rule_
         );
     }
     // 127.0.0.2 matches the earlier accept rule.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-    let tcp = socket.connect(s.mqtt_addr).await.unwrap();
-    let mut canary = crate::support::RawClient {
-        tls: tokio_rustls::TlsConnector::from(ferrohub::client::tls_config(&s.ca()).unwrap())
-            .connect(rustls_pki_types::ServerName::try_from(HOST).unwrap(), tcp)
-            .await
-            .unwrap(),
-        buf: bytes::BytesMut::new(),
-    };
+    let mut canary = raw_from(&s, "127.0.0.2").await;
     canary.connect_as("dev1", &key).await;
     s.stop().await;
 }
