@@ -122,9 +122,16 @@ async fn packets_sent_right_behind_connect_are_processed_in_order() {
 async fn a_truncated_frame_then_silence_is_closed_at_the_connect_deadline() {
     let s = TestServer::start().await;
     let mut raw = s.raw().await;
+    let sent = tokio::time::Instant::now();
     raw.send_bytes(&[0x10, 0x20, 0x00]).await;
-    // The session's CONNECT deadline is 10 s.
+    // The session's CONNECT deadline is 10 s from the TCP accept (the TLS handshake came
+    // before `sent`, hence the 1 s of slack below).
     assert_eq!(raw.next_within(Duration::from_secs(12)).await, Next::Closed);
+    assert!(
+        sent.elapsed() >= Duration::from_secs(9),
+        "closed at the deadline, not before: {:?}",
+        sent.elapsed()
+    );
     s.stop().await;
 }
 
@@ -200,6 +207,18 @@ async fn invalid_strings_in_connect_close_without_connack() {
         (
             "bad UTF-8 Will topic",
             raw_connect(b"dev1", user, Some(b"devices/dev1/messages/events/\xfe")),
+        ),
+        (
+            "NUL in user name",
+            raw_connect(b"dev1", b"localhost/dev1/\x00", None),
+        ),
+        (
+            "surrogate in Will topic",
+            raw_connect(
+                b"dev1",
+                user,
+                Some(b"devices/dev1/messages/events/\xed\xa0\x80"),
+            ),
         ),
         (
             "NUL in Will topic",
@@ -297,5 +316,42 @@ async fn a_publish_sent_one_byte_every_100_ms_is_processed() {
     }
     assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(7)));
     assert_eq!(s.events("dev1", 1).await.len(), 1);
+    s.stop().await;
+}
+
+/// A2 before authentication: a CONNECT whose remaining length is sent in one byte more than
+/// it needs is answered like any other.
+#[tokio::test]
+async fn a_connect_with_a_non_minimal_remaining_length_is_answered() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut bytes = BytesMut::new();
+    ferrohub_mqtt::encode(
+        &connect_packet("dev1", Some(device_token("dev1", &key, 60))),
+        &mut bytes,
+    )
+    .unwrap();
+    // Re-frame the body with a three-byte length (the minimal form has two bytes).
+    let body_len = bytes.len() - 3;
+    assert!(
+        (128..16_384).contains(&body_len),
+        "two-byte length expected"
+    );
+    let body = bytes.split_off(3);
+    let mut framed = vec![
+        0x10,
+        u8::try_from(body_len % 128).unwrap() | 0x80,
+        u8::try_from(body_len / 128).unwrap() | 0x80,
+        0x00,
+    ];
+    framed.extend_from_slice(&body);
+    let mut raw = s.raw().await;
+    raw.send_bytes(&framed).await;
+    match raw.next().await {
+        Next::Packet(Packet::ConnAck(a)) => {
+            assert_eq!(a.code, ferrohub_mqtt::ConnectReturnCode::Accepted)
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
     s.stop().await;
 }

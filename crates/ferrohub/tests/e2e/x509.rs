@@ -94,8 +94,13 @@ async fn wrong_or_expired_certificates_are_refused_with_connack_5() {
         };
         let id = format!("dev-{}", name.split(' ').next().unwrap().replace(':', ""));
         register_self_signed(&s, &id, &registered).await;
-        let (_raw, answer) = connect_with_cert(&s, cert, &id, None).await;
+        let (mut raw, answer) = connect_with_cert(&s, cert, &id, None).await;
         assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized, "{name}");
+        assert_eq!(
+            raw.next_within(std::time::Duration::from_secs(1)).await,
+            Next::Closed,
+            "{name}: the refusal is followed by a close"
+        );
     }
     s.stop().await;
 }
