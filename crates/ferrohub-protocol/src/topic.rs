@@ -13,6 +13,11 @@ use crate::sas::decode_component;
 /// Longest `$rid` accepted; request ids are echoed back, so they are bounded.
 pub const MAX_REQUEST_ID_LEN: usize = 256;
 
+/// Longest PUBLISH or Will topic accepted. MQTT allows 64 KiB, but an IoT Hub topic is an id
+/// and a property bag, and every message carries its bag into storage: half of that is far
+/// beyond any real bag (at most 256 properties), and a longer topic closes (hostile A14).
+pub const MAX_TOPIC_LEN: usize = 32 * 1024;
+
 /// A twin or method request id (`$rid` on the wire).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestId(String);
@@ -101,6 +106,14 @@ pub fn parse_publish<'a>(
     topic: &'a str,
     identity: &Identity,
 ) -> Result<DeviceTopic<'a>, TopicNotAllowed> {
+    if topic.len() > MAX_TOPIC_LEN {
+        // Name only the start: the reason is logged, and the topic may be 64 KiB.
+        let start = &topic[..topic.floor_char_boundary(64)];
+        return Err(TopicNotAllowed(format!(
+            "{start}... ({} bytes, above {MAX_TOPIC_LEN})",
+            topic.len()
+        )));
+    }
     let refuse = || TopicNotAllowed(topic.to_owned());
     if let Some(rest) = topic.strip_prefix("$iothub/") {
         return parse_iothub_topic(rest).ok_or_else(refuse);
@@ -179,6 +192,18 @@ mod tests {
             parse_publish("devices/dev1/modules/mod1/messages/events/%24.on=o/", &m),
             Ok(DeviceTopic::Telemetry { bag: "%24.on=o/" })
         );
+    }
+
+    #[test]
+    fn a_topic_up_to_32_kib_parses_and_a_longer_one_is_refused_by_length() {
+        let d = dev("dev1");
+        let prefix = "devices/dev1/messages/events/k=";
+        let at_limit = format!("{prefix}{}", "v".repeat(MAX_TOPIC_LEN - prefix.len()));
+        assert!(parse_publish(&at_limit, &d).is_ok());
+        let over = format!("{at_limit}v");
+        let refused = parse_publish(&over, &d).unwrap_err();
+        assert!(refused.0.len() < 200, "the reason names only the start");
+        assert!(refused.0.contains("32769 bytes"), "{}", refused.0);
     }
 
     #[test]

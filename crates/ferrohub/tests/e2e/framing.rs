@@ -355,3 +355,29 @@ async fn a_connect_with_a_non_minimal_remaining_length_is_answered() {
     }
     s.stop().await;
 }
+
+/// A14: a 64 KB topic closes the connection, also when it starts with the device's own
+/// telemetry topic (the rest would be a 64 KB property bag).
+#[tokio::test]
+async fn a_64_kb_topic_closes_the_connection() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let prefix = "devices/dev1/messages/events/";
+    for topic in [
+        format!("{prefix}k={}", "v".repeat(65_000)),
+        "a".repeat(65_535),
+    ] {
+        let mut raw = s.raw().await;
+        raw.connect_as("dev1", &key).await;
+        raw.publish(
+            topic,
+            ferrohub_mqtt::QoS::AtLeastOnce,
+            Some(1),
+            bytes::Bytes::from_static(b"x"),
+        )
+        .await;
+        assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
+    }
+    assert_eq!(s.telemetry_count(), 0);
+    s.stop().await;
+}
