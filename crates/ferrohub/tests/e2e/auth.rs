@@ -250,6 +250,53 @@ async fn valid_tokens_of_other_identities_and_device_keys_with_skn_are_refused()
     s.stop().await;
 }
 
+/// A token whose `sr` is sent raw (not URL-encoded), as the Node SDK sends some, signed over
+/// that raw text.
+fn raw_sr_token(resource: &str, base64_key: &str, expiry: u64) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &engine.decode(base64_key).unwrap());
+    let tag = ring::hmac::sign(&key, format!("{resource}\n{expiry}").as_bytes());
+    let sig = ferrohub_protocol::sas::encode_component(&engine.encode(tag.as_ref()));
+    format!("SharedAccessSignature sr={resource}&sig={sig}&se={expiry}")
+}
+
+/// C3 in the raw form: the resource is checked as transmitted, encoded or not.
+#[tokio::test]
+async fn raw_resource_tokens_are_verified_as_sent_and_refused_for_other_resources() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    s.create_device("dev10").await;
+    let expiry = unix_now() + 60;
+    assert_eq!(
+        connack(
+            &s,
+            "dev1",
+            Some(raw_sr_token(&format!("{HOST}/devices/dev1"), &key, expiry))
+        )
+        .await,
+        ConnectReturnCode::Accepted,
+        "the raw form of the right resource"
+    );
+    for (name, client_id, resource) in [
+        (
+            "dev1's sr for dev10",
+            "dev10",
+            format!("{HOST}/devices/dev1"),
+        ),
+        ("changed case", "dev1", format!("{HOST}/devices/DEV1")),
+        ("trailing slash", "dev1", format!("{HOST}/devices/dev1/")),
+        ("another hub", "dev1", "elsewhere/devices/dev1".to_owned()),
+    ] {
+        assert_eq!(
+            connack(&s, client_id, Some(raw_sr_token(&resource, &key, expiry))).await,
+            ConnectReturnCode::NotAuthorized,
+            "{name}"
+        );
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn the_secondary_key_is_accepted() {
     let s = TestServer::start().await;
