@@ -394,13 +394,24 @@ async fn the_connection_closes_when_its_token_expires() {
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
-    raw.send(&connect_packet("dev1", Some(device_token("dev1", &key, 2))))
-        .await;
+    let expiry = unix_now() + 2;
+    let token =
+        ferrohub_protocol::sas::sign(&format!("{HOST}/devices/dev1"), &key, expiry, None).unwrap();
+    raw.send(&connect_packet("dev1", Some(token))).await;
     assert!(
         matches!(raw.next().await, Next::Packet(Packet::ConnAck(a)) if a.code == ConnectReturnCode::Accepted)
     );
     // Closed at expiry (within 2 s of it), well before keep-alive (60 s) could.
     assert_eq!(raw.next_within(Duration::from_secs(4)).await, Next::Closed);
+    let now = unix_now();
+    assert!(
+        now >= expiry,
+        "not closed before the token expired ({now} < {expiry})"
+    );
+    assert!(
+        now <= expiry + 2,
+        "closed within 2 s of expiry ({now} > {expiry} + 2)"
+    );
     s.stop().await;
 }
 

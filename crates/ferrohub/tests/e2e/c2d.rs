@@ -149,6 +149,32 @@ async fn an_unacknowledged_message_is_redelivered_with_dup_after_reconnect() {
     s.stop().await;
 }
 
+/// Hostile C8: when the server closes a connection because its token expired, a message it
+/// delivered without a PUBACK is delivered again (DUP) after the device reconnects.
+#[tokio::test]
+async fn an_unacknowledged_message_is_redelivered_after_a_token_expiry_close() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    // Four seconds leave the subscription and the delivery time to happen first, even on a
+    // loaded machine.
+    raw.send(&connect_packet("dev1", Some(device_token("dev1", &key, 4))))
+        .await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
+    subscribe_c2d(&mut raw, "dev1").await;
+    send(&s, "dev1", json!({"body": "before expiry"})).await;
+    let first = delivery(&mut raw).await;
+    assert!(!first.dup);
+    // No PUBACK; the token runs out and the server closes.
+    assert_eq!(raw.next_within(Duration::from_secs(8)).await, Next::Closed);
+    let mut back = s.raw().await;
+    back.connect_as("dev1", &key).await;
+    let again = delivery(&mut back).await;
+    assert!(again.dup, "a redelivery carries DUP");
+    assert_eq!(again.payload, first.payload);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn the_fifty_first_queued_message_is_refused_and_other_devices_are_unaffected() {
     let s = TestServer::start().await;
