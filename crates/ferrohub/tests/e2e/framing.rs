@@ -381,3 +381,40 @@ async fn a_64_kb_topic_closes_the_connection() {
     assert_eq!(s.telemetry_count(), 0);
     s.stop().await;
 }
+
+/// This test process's resident memory in KiB (the server runs in it).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A3: 50 connections that declare a packet above the maximum and keep streaming its body
+/// are closed from the header; together they add far less than 50 MB (nothing is buffered).
+#[tokio::test]
+async fn fifty_oversized_packets_streaming_their_bodies_add_little_memory() {
+    let s = TestServer::start().await;
+    let before = rss_kib();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut conns = Vec::new();
+    for _ in 0..50 {
+        let mut raw = s.raw().await;
+        // CONNECT declaring 256 MiB - 1, far above the 257 KiB maximum.
+        raw.send_bytes(&[0x10, 0xff, 0xff, 0xff, 0x7f]).await;
+        // 2 MiB of body each (100 MiB in all if it were buffered); the writes fail quietly
+        // once the server has closed.
+        for _ in 0..32 {
+            raw.send_bytes(&chunk).await;
+        }
+        conns.push(raw);
+    }
+    for raw in &mut conns {
+        assert_eq!(raw.next_within(Duration::from_secs(2)).await, Next::Closed);
+    }
+    let grown_kib = rss_kib().saturating_sub(before);
+    assert!(
+        grown_kib < 50 * 1024,
+        "50 oversized packets grew the process by {grown_kib} KiB"
+    );
+    s.stop().await;
+}
