@@ -218,7 +218,16 @@ pub async fn connack_with_chain(
     client_id: &str,
     host: &str,
 ) -> ConnectReturnCode {
-    code(&connect_with_chain(s, chain, client_id, host).await.1)
+    let (mut raw, answer) = connect_with_chain(s, chain, client_id, host).await;
+    let code = code(&answer);
+    if code != ConnectReturnCode::Accepted {
+        assert_eq!(
+            raw.next_within(std::time::Duration::from_secs(1)).await,
+            Next::Closed,
+            "a refusal ({code:?}) is followed by a close"
+        );
+    }
+    code
 }
 
 /// The CONNACK code in `next`.

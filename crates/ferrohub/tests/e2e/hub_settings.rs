@@ -55,6 +55,11 @@ async fn with_disable_device_sas_sas_devices_get_connack_5_while_x509_devices_st
         ))
         .await;
     assert_eq!(code(&device.next().await), ConnectReturnCode::NotAuthorized);
+    assert_eq!(
+        device.next_within(std::time::Duration::from_secs(1)).await,
+        crate::support::Next::Closed,
+        "the refusal is followed by a close"
+    );
     let device_policy = s.policy("device");
     let policy_token = ferrohub_protocol::sas::sign(
         &format!("{HOST}/devices/sas-dev"),
