@@ -547,6 +547,26 @@ async fn a_flood_of_bad_connects_from_one_address_is_throttled_and_others_still_
         throttled,
         "after 20 failures the address is refused before TLS"
     );
+    // The flood goes on, 1,000 more attempts in bursts of 100 (refused before TLS while the
+    // address is blocked); the canary is still served between the bursts.
+    for burst in 0..10u16 {
+        let attempts: Vec<_> = (0..100)
+            .map(|_| tokio::spawn(bad_connect(s.mqtt_addr, s.ca())))
+            .collect();
+        let id = 100 + burst;
+        canary
+            .publish(
+                "devices/dev1/messages/events/",
+                ferrohub_mqtt::QoS::AtLeastOnce,
+                Some(id),
+                bytes::Bytes::from_static(b"canary"),
+            )
+            .await;
+        assert_eq!(canary.next().await, Next::Packet(Packet::PubAck(id)));
+        for attempt in attempts {
+            attempt.await.unwrap();
+        }
+    }
     // A new connection from the other address is unaffected too.
     let mut second = raw_from(&s, "127.0.0.2").await;
     second.connect_as("dev1", &key).await;
