@@ -7,7 +7,7 @@ use ferrohub_mqtt::{Packet, QoS, Subscribe};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Next, RawClient, TestServer, connect_packet, device_token};
+use crate::support::{Next, RawClient, TestServer, connect_adjusted, connect_packet, device_token};
 
 async fn subscribe_c2d(raw: &mut RawClient, device: &str) {
     raw.send(&Packet::Subscribe(Subscribe {
@@ -379,13 +379,11 @@ async fn a_subscriber_that_never_reads_gets_a_bounded_window_is_dropped_and_keep
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
-    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 3600)))
-    else {
-        unreachable!()
-    };
-    c.keep_alive = 1;
-    c.clean_session = false;
-    raw.send(&Packet::Connect(c)).await;
+    raw.send(&connect_adjusted("dev1", &key, |c| {
+        c.keep_alive = 1;
+        c.clean_session = false;
+    }))
+    .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
     subscribe_c2d(&mut raw, "dev1").await;
     for i in 0..30 {

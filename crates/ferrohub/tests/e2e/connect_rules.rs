@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferrohub_mqtt::{ConnectReturnCode, Packet, QoS, Subscribe, Will};
 
-use crate::support::{Next, TestServer, connect_packet, device_token};
+use crate::support::{Next, TestServer, connect_adjusted, connect_packet, device_token};
 
 fn connack(code: ConnectReturnCode) -> Next {
     Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
@@ -105,28 +105,13 @@ async fn a_second_connect_closes_the_connection_and_leaves_the_session_untouched
     .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::SubAck(_))));
     // The second CONNECT asks for a clean session; it must not get one.
-    let Packet::Connect(mut second) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
-    else {
-        unreachable!()
-    };
-    second.clean_session = true;
-    raw.send(&Packet::Connect(second)).await;
+    raw.send(&connect_adjusted("dev1", &key, |c| {
+        c.clean_session = true;
+    }))
+    .await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
     let mut again = s.raw().await;
-    again
-        .send(&connect_packet(
-            "dev1",
-            Some(device_token("dev1", &key, 60)),
-        ))
-        .await;
-    assert_eq!(
-        again.next().await,
-        Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
-            session_present: true,
-            code: ConnectReturnCode::Accepted,
-        })),
-        "the session and its subscription survived the second CONNECT"
-    );
+    again.connect_expecting_session("dev1", &key, true).await;
     s.stop().await;
 }
 
@@ -180,17 +165,15 @@ async fn a_will_for_another_device_or_an_iothub_topic_gets_connack_5() {
         "$iothub/methods/res/200/?$rid=1",
     ] {
         let mut raw = s.raw().await;
-        let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
-        else {
-            unreachable!()
-        };
-        c.will = Some(Will {
-            topic: topic.into(),
-            payload: Bytes::new(),
-            qos: QoS::AtLeastOnce,
-            retain: false,
-        });
-        raw.send(&Packet::Connect(c)).await;
+        raw.send(&connect_adjusted("dev1", &key, |c| {
+            c.will = Some(Will {
+                topic: topic.into(),
+                payload: Bytes::new(),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+            });
+        }))
+        .await;
         assert_eq!(
             raw.next().await,
             connack(ConnectReturnCode::NotAuthorized),
@@ -281,20 +264,7 @@ async fn documented_subscriptions_are_granted_at_most_qos1_and_kept_across_recon
     raw.send(&Packet::Disconnect).await;
     assert_eq!(raw.next().await, Next::Closed);
     let mut again = s.raw().await;
-    again
-        .send(&connect_packet(
-            "dev1",
-            Some(device_token("dev1", &key, 60)),
-        ))
-        .await;
-    assert_eq!(
-        again.next().await,
-        Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
-            session_present: true,
-            code: ConnectReturnCode::Accepted
-        })),
-        "CleanSession=0 keeps the stored session"
-    );
+    again.connect_expecting_session("dev1", &key, true).await;
     s.stop().await;
 }
 
@@ -303,12 +273,10 @@ async fn keep_alive_silence_closes_after_one_and_a_half_intervals() {
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
-    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 3600)))
-    else {
-        unreachable!()
-    };
-    c.keep_alive = 1;
-    raw.send(&Packet::Connect(c)).await;
+    raw.send(&connect_adjusted("dev1", &key, |c| {
+        c.keep_alive = 1;
+    }))
+    .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
     let started = std::time::Instant::now();
     assert_eq!(raw.next_within(Duration::from_secs(3)).await, Next::Closed);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use ferrohub_mqtt::Packet;
 
-use crate::support::{Next, TestServer, connect_packet, device_token};
+use crate::support::{Next, TestServer, connect_adjusted, connect_packet, device_token};
 
 /// Bytes that must make the server close without answering, sent after a good CONNECT.
 const CLOSERS: &[(&str, &[u8])] = &[
@@ -267,12 +267,10 @@ async fn a_truncated_frame_after_connect_then_silence_is_closed_at_the_keep_aliv
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
-    let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
-    else {
-        unreachable!()
-    };
-    c.keep_alive = 2;
-    raw.send(&Packet::Connect(c)).await;
+    raw.send(&connect_adjusted("dev1", &key, |c| {
+        c.keep_alive = 2;
+    }))
+    .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
     let sent = tokio::time::Instant::now();
     raw.send_bytes(&[0x30, 0x20, 0x00]).await; // a PUBLISH that never finishes

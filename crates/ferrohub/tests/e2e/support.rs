@@ -251,6 +251,18 @@ pub fn connect_packet(client_id: &str, token: Option<String>) -> Packet {
     })
 }
 
+/// A CONNECT as `client_id` with a valid token (one hour), changed by `adjust` (keep-alive,
+/// Will, clean session, user name ...), for tests about one CONNECT field.
+pub fn connect_adjusted(client_id: &str, key: &str, adjust: impl FnOnce(&mut Connect)) -> Packet {
+    let Packet::Connect(mut connect) =
+        connect_packet(client_id, Some(device_token(client_id, key, 3600)))
+    else {
+        unreachable!("connect_packet builds a CONNECT")
+    };
+    adjust(&mut connect);
+    Packet::Connect(connect)
+}
+
 /// A byte-level client: send anything, read packets, observe the close.
 pub struct RawClient {
     pub tls: TlsStream<TcpStream>,
@@ -317,6 +329,21 @@ impl RawClient {
 
     pub async fn next(&mut self) -> Next {
         self.next_within(Duration::from_secs(5)).await
+    }
+
+    /// CONNECT as `device` (CleanSession=0) with a valid token; asserts CONNACK 0 with the
+    /// given session-present flag.
+    pub async fn connect_expecting_session(&mut self, device: &str, key: &str, present: bool) {
+        self.send(&connect_packet(device, Some(device_token(device, key, 60))))
+            .await;
+        assert_eq!(
+            self.next().await,
+            Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
+                session_present: present,
+                code: ferrohub_mqtt::ConnectReturnCode::Accepted,
+            })),
+            "CONNACK 0 with session present = {present}"
+        );
     }
 
     /// CONNECT as `device` with a valid token; asserts CONNACK 0.
