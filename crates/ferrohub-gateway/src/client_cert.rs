@@ -170,6 +170,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
+/// `inspect` for a handshake that just completed: the hub's trusted CAs as they are now,
+/// the default provider's algorithms, the current time. The MQTT port and MQTT over
+/// WebSockets both judge the presented chain this way.
+pub fn inspect_now(
+    chain: &[CertificateDer<'_>],
+    hub: &ferrohub_core::Hub,
+) -> Option<ClientCertificate> {
+    let algorithms = crate::tls::provider().signature_verification_algorithms;
+    inspect(
+        chain,
+        &hub.trusted_cas().snapshot(),
+        &algorithms,
+        UnixTime::now(),
+    )
+}
+
 /// What CONNECT needs from the chain a device presented in a completed handshake (`chain`
 /// is the leaf first, then what the device sent with it); `None` without a certificate.
 pub fn inspect(

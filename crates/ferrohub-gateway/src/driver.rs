@@ -211,7 +211,7 @@ impl Connection {
     async fn decode_buffered(&mut self, input: &mut BytesMut, limits: &Limits) {
         while self.session.accepts_input() {
             if let Some(&first) = input.first() {
-                self.session.handle_packet_start(Instant::now(), first);
+                self.session.handle_packet_start(first);
                 if !self.session.accepts_input() {
                     input.clear();
                     break;

@@ -81,16 +81,9 @@ pub async fn serve_mqtt(
                 };
                 // The chain is judged again against the current trusted CAs: CONNECT needs to
                 // know which hub's CA it reached, and a CA deleted since the handshake is gone.
-                let client_cert = stream.peer_certificates().and_then(|chain| {
-                    let algorithms =
-                        rustls::crypto::ring::default_provider().signature_verification_algorithms;
-                    crate::client_cert::inspect(
-                        chain,
-                        &hub.trusted_cas().snapshot(),
-                        &algorithms,
-                        rustls::pki_types::UnixTime::now(),
-                    )
-                });
+                let client_cert = stream
+                    .peer_certificates()
+                    .and_then(|chain| crate::client_cert::inspect_now(chain, &hub));
                 let transport = Transport { peer, client_cert };
                 Box::pin(drive(stream, transport, hub, config, shutdown))
             };

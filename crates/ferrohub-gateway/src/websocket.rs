@@ -104,15 +104,8 @@ async fn bridge(
 ) {
     let (driver_side, pump_side) = tokio::io::duplex(PIPE_BYTES);
     // Judged now, as on the MQTT port: CONNECT needs the CAs the chain reaches at this moment.
-    let client_cert = certificates.and_then(|PeerCertificates(chain)| {
-        let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
-        crate::client_cert::inspect(
-            &chain,
-            &state.hub.trusted_cas().snapshot(),
-            &algorithms,
-            rustls::pki_types::UnixTime::now(),
-        )
-    });
+    let client_cert = certificates
+        .and_then(|PeerCertificates(chain)| crate::client_cert::inspect_now(&chain, &state.hub));
     let transport = Transport { peer, client_cert };
     let driver = tokio::spawn(drive(
         driver_side,

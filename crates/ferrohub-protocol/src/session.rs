@@ -334,12 +334,11 @@ impl DeviceSession {
         self.close(CloseReason::TransportClosed);
     }
 
-    /// A frame could not be decoded. Only an MQTT CONNECT of another protocol level gets an
-    /// answer (CONNACK 1, as 3.1.1 requires); everything else closes silently.
     /// The first byte of the next buffered packet, seen before its body has arrived. Until
     /// CONNECT, anything but a CONNECT header closes at once, so a client cannot make the
-    /// server buffer a large body it will refuse anyway (hostile B7).
-    pub fn handle_packet_start(&mut self, _now: Instant, first_byte: u8) {
+    /// server buffer a large body it will refuse anyway (hostile B7). Called per packet, so it
+    /// takes no clock reading.
+    pub fn handle_packet_start(&mut self, first_byte: u8) {
         const CONNECT_TYPE: u8 = 1;
         if matches!(self.state, State::AwaitingConnect { .. }) && first_byte >> 4 != CONNECT_TYPE {
             self.close(CloseReason::ProtocolViolation(
@@ -348,6 +347,8 @@ impl DeviceSession {
         }
     }
 
+    /// A frame could not be decoded. Only an MQTT CONNECT of another protocol level gets an
+    /// answer (CONNACK 1, as 3.1.1 requires); everything else closes silently.
     pub fn handle_decode_error(&mut self, _now: Instant, error: &DecodeError) {
         if let (State::AwaitingConnect { .. }, DecodeError::UnsupportedProtocolLevel(_)) =
             (&self.state, error)

@@ -88,15 +88,15 @@ fn a_packet_before_connect_closes_without_answer() {
 fn a_packet_header_other_than_connect_closes_before_its_body_arrives() {
     let now = Instant::now();
     let mut s = DeviceSession::new(now, SessionConfig::default());
-    s.handle_packet_start(now, 0x10);
+    s.handle_packet_start(0x10);
     assert_eq!(s.poll_close(), None, "a CONNECT header is awaited normally");
-    s.handle_packet_start(now, 0x30);
+    s.handle_packet_start(0x30);
     assert!(matches!(
         s.poll_close(),
         Some(CloseReason::ProtocolViolation(_))
     ));
     let mut connected = connected(now, "dev1", 60);
-    connected.handle_packet_start(now, 0x30);
+    connected.handle_packet_start(0x30);
     assert_eq!(
         connected.poll_close(),
         None,
