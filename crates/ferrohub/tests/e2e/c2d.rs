@@ -37,6 +37,20 @@ async fn send(s: &TestServer, device: &str, body: serde_json::Value) -> crate::s
     }
 }
 
+/// Reconnects as `device` and asserts that `first` (never acknowledged) comes again, with DUP.
+async fn assert_redelivered_after_reconnect(
+    s: &TestServer,
+    device: &str,
+    key: &str,
+    first: &ferrohub_mqtt::Publish,
+) {
+    let mut back = s.raw().await;
+    back.connect_as(device, key).await;
+    let again = delivery(&mut back).await;
+    assert!(again.dup, "a redelivery carries DUP");
+    assert_eq!(again.payload, first.payload);
+}
+
 async fn delivery(raw: &mut RawClient) -> ferrohub_mqtt::Publish {
     match raw.next().await {
         Next::Packet(Packet::Publish(p)) => p,
@@ -141,11 +155,7 @@ async fn an_unacknowledged_message_is_redelivered_with_dup_after_reconnect() {
     let first = delivery(&mut raw).await;
     assert!(!first.dup);
     drop(raw);
-    let mut back = s.raw().await;
-    back.connect_as("dev1", &key).await;
-    let again = delivery(&mut back).await;
-    assert!(again.dup, "a redelivery carries DUP");
-    assert_eq!(again.payload, first.payload);
+    assert_redelivered_after_reconnect(&s, "dev1", &key, &first).await;
     s.stop().await;
 }
 
@@ -167,11 +177,7 @@ async fn an_unacknowledged_message_is_redelivered_after_a_token_expiry_close() {
     assert!(!first.dup);
     // No PUBACK; the token runs out and the server closes.
     assert_eq!(raw.next_within(Duration::from_secs(8)).await, Next::Closed);
-    let mut back = s.raw().await;
-    back.connect_as("dev1", &key).await;
-    let again = delivery(&mut back).await;
-    assert!(again.dup, "a redelivery carries DUP");
-    assert_eq!(again.payload, first.payload);
+    assert_redelivered_after_reconnect(&s, "dev1", &key, &first).await;
     s.stop().await;
 }
 
