@@ -4,7 +4,9 @@
 //! `GET /ferrohub/telemetry?from=earliest|latest|checkpoint|<RFC 3339>&consumerGroup=G&deviceId=D`
 //! answers with a never-ending `application/x-ndjson` stream: one event per line, and an empty
 //! line every 15 s of silence so proxies and clients can tell the stream is alive. The stream
-//! tails every partition using the log's watch channels, never by polling.
+//! tails every partition using the log's watch channels, never by polling. With `until=now`
+//! it ends instead once it has sent every event the log held when the request arrived (a
+//! snapshot: an export, or a check of what was stored, that needs no idle timeout).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub struct StreamQuery {
     /// Also stream IoT Hub's own events (connection state, lifecycle, twin changes); by
     /// default only device telemetry, as on IoT Hub's built-in endpoint without routes.
     events: Option<bool>,
+    /// `now`: end the stream at the log's end as of the request.
+    until: Option<String>,
 }
 
 struct Cursor {
@@ -51,6 +55,8 @@ struct Cursor {
     device: Option<String>,
     include_events: bool,
     ready: VecDeque<Vec<u8>>,
+    /// Per partition, the first sequence number not to send (`until=now`); None tails forever.
+    end: Option<Vec<u64>>,
 }
 
 pub async fn stream(
@@ -73,6 +79,20 @@ pub async fn stream(
     for p in 0..log.partition_count() {
         next.push(start_sequence(log.as_ref(), p, q.from.as_deref(), &group)?);
     }
+    let end = match q.until.as_deref() {
+        None => None,
+        Some("now") => Some(
+            (0..log.partition_count())
+                .map(|p| log.next_sequence_number(p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?,
+        ),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "until must be now (or absent, to follow the log), not {other:?}"
+            )));
+        }
+    };
     let mut watches = Vec::new();
     for p in 0..log.partition_count() {
         watches.push(log.watch(p).map_err(internal)?);
@@ -84,9 +104,10 @@ pub async fn stream(
         device: q.device_id,
         include_events: q.events.unwrap_or(false),
         ready: VecDeque::new(),
+        end,
     };
     let body = Body::from_stream(futures_util::stream::unfold(cursor, |mut c| async move {
-        let line = c.next_line().await;
+        let line = c.next_line().await?;
         Some((Ok::<_, std::io::Error>(line), c))
     }));
     let mut response = (StatusCode::OK, body).into_response();
@@ -127,11 +148,15 @@ fn start_sequence(
 }
 
 impl Cursor {
-    /// The next NDJSON line: an event, or an empty heartbeat line after a quiet period.
-    async fn next_line(&mut self) -> Vec<u8> {
+    /// The next NDJSON line: an event, or an empty heartbeat line after a quiet period;
+    /// None once a bounded stream (`until=now`) has sent everything up to its end.
+    async fn next_line(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(line) = self.ready.pop_front() {
-                return line;
+                return Some(line);
+            }
+            if self.reached_end() {
+                return None;
             }
             // Mark the current tails seen before reading, so an append that lands after the
             // read still wakes the wait below.
@@ -143,21 +168,28 @@ impl Cursor {
             }
             if self.watches.is_empty() {
                 tokio::time::sleep(HEARTBEAT).await;
-                return b"\n".to_vec();
+                return Some(b"\n".to_vec());
             }
             let changed = futures_util::future::select_all(
                 self.watches.iter_mut().map(|w| Box::pin(w.changed())),
             );
             let closed = match tokio::time::timeout(HEARTBEAT, changed).await {
-                Err(_) => return b"\n".to_vec(),
+                Err(_) => return Some(b"\n".to_vec()),
                 Ok((result, _, _)) => result.is_err(),
             };
             if closed {
                 // The log is closing (server shutdown): stop waking on it.
                 self.watches.clear();
-                return b"\n".to_vec();
+                return Some(b"\n".to_vec());
             }
         }
+    }
+
+    /// True when a bounded stream has read every partition up to its end.
+    fn reached_end(&self) -> bool {
+        self.end
+            .as_ref()
+            .is_some_and(|end| self.next.iter().zip(end).all(|(next, end)| next >= end))
     }
 
     /// Reads what is new in every partition; true when anything was read.
@@ -171,7 +203,8 @@ impl Cursor {
             else {
                 continue;
             };
-            for e in events {
+            let end = self.end.as_ref().map_or(u64::MAX, |end| end[idx]);
+            for e in events.into_iter().take_while(|e| e.sequence_number < end) {
                 any = true;
                 self.next[idx] = e.sequence_number + 1;
                 let wanted = self

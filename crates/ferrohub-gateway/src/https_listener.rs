@@ -53,6 +53,9 @@ pub async fn serve_https(
                 continue;
             }
         };
+        // MQTT over WebSockets and REST answers are small writes: without this, Nagle's
+        // algorithm holds one back until the peer's delayed ACK (up to 40 ms) of the last.
+        let _ = socket.set_nodelay(true);
         let acceptor = acceptor.clone();
         let chosen = if ip_filter.allows(peer.ip()) {
             router.clone()

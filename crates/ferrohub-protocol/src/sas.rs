@@ -24,7 +24,9 @@ const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 pub struct SasToken {
     pub resource_raw: String,
     pub resource: String,
-    pub signature: Vec<u8>,
+    /// Private, so nothing outside this file can compare it: the only comparison is
+    /// `is_signed_by`'s constant-time `ring::hmac::verify` (hostile battery C9).
+    signature: Vec<u8>,
     pub expiry_raw: String,
     pub expiry: u64,
     pub key_name: Option<String>,
@@ -187,6 +189,50 @@ mod tests {
     use super::*;
 
     const KEY: &str = "c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA==";
+
+    /// Hostile C9: the signature is only ever compared in constant time. The field is
+    /// private (nothing outside this file can read it), and in this file the one read of it
+    /// outside this test is the argument to `ring::hmac::verify`, which compares without
+    /// an early exit. An `==` on it, or a second use, fails here.
+    #[test]
+    fn the_signature_is_read_only_by_the_constant_time_verify() {
+        let source = include_str!("sas.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let reads: Vec<&str> = code
+            .lines()
+            .filter(|l| l.contains("self.signature") || l.contains(".signature"))
+            .collect();
+        assert_eq!(
+            reads,
+            ["        ring::hmac::verify(&key, message.as_bytes(), &self.signature).is_ok()"],
+            "every read of the signature outside ring::hmac::verify"
+        );
+    }
+
+    /// The verify rejects a signature differing from the right one only in its first or
+    /// only in its last byte, and a truncated or extended one.
+    #[test]
+    fn near_miss_signatures_are_refused() {
+        let token = sign("localhost/devices/dev1", KEY, 2_000_000_000, None).unwrap();
+        let good = SasToken::parse(&token).unwrap();
+        assert!(good.is_signed_by(KEY));
+        let last = good.signature.len() - 1;
+        let mut variants = Vec::new();
+        for flip in [0, last] {
+            let mut sig = good.signature.clone();
+            sig[flip] ^= 1;
+            variants.push(sig);
+        }
+        variants.push(good.signature[..last].to_vec());
+        variants.push([good.signature.clone(), vec![0]].concat());
+        for signature in variants {
+            let forged = SasToken {
+                signature,
+                ..good.clone()
+            };
+            assert!(!forged.is_signed_by(KEY));
+        }
+    }
 
     #[test]
     fn a_signed_token_verifies_with_its_key_and_not_another() {

@@ -154,6 +154,9 @@ impl ApiClient {
                 self.address
             )
         })?;
+        // A request is written in pieces (TLS records for headers and body); without this the
+        // last piece can wait for the server's delayed ACK of the first (up to 40 ms).
+        let _ = tcp.set_nodelay(true);
         // The hub's host name, as the service SDKs send it; a caller's own `Host` wins.
         let host = headers
             .iter()

@@ -5,6 +5,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Runs each hostile case (a `pub async fn(&TestServer)` of its module) as a test of its
+/// own against a fresh in-process server. The battery binary (`tests/battery.rs`) defines
+/// this macro as nothing and runs the same cases one after another against one server
+/// process, with canaries beside them.
+macro_rules! standalone {
+    ($($case:ident),+ $(,)?) => {
+        mod standalone {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let s = crate::support::TestServer::start().await;
+                    super::$case(&s).await;
+                    s.stop().await;
+                }
+            )+
+        }
+    };
+}
+
 #[path = "e2e/support.rs"]
 mod support;
 
@@ -22,6 +41,8 @@ mod framing;
 mod hub_settings;
 #[path = "e2e/hubs.rs"]
 mod hubs;
+#[path = "e2e/ip_filter.rs"]
+mod ip_filter;
 #[path = "e2e/methods.rs"]
 mod methods;
 #[path = "e2e/query.rs"]
@@ -40,3 +61,5 @@ mod websocket;
 mod x509;
 #[path = "e2e/x509_ca.rs"]
 mod x509_ca;
+#[path = "e2e/x509_restarts.rs"]
+mod x509_restarts;

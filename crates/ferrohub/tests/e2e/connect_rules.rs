@@ -14,9 +14,7 @@ fn connack(code: ConnectReturnCode) -> Next {
     }))
 }
 
-#[tokio::test]
-async fn protocol_level_5_gets_connack_1_then_close() {
-    let s = TestServer::start().await;
+pub async fn protocol_level_5_gets_connack_1_then_close(s: &TestServer) {
     let mut raw = s.raw().await;
     // CONNECT, "MQTT", level 5, flags 0x02, keep-alive 60, MQTT 5 properties length 0, id "a".
     raw.send_bytes(&[
@@ -28,48 +26,36 @@ async fn protocol_level_5_gets_connack_1_then_close() {
         connack(ConnectReturnCode::UnacceptableProtocolVersion)
     );
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_protocol_name_other_than_mqtt_closes_without_connack() {
-    let s = TestServer::start().await;
+pub async fn a_protocol_name_other_than_mqtt_closes_without_connack(s: &TestServer) {
     let mut raw = s.raw().await;
     raw.send_bytes(&[
         0x10, 0x0d, 0, 4, b'M', b'Q', b'X', b'X', 4, 0x02, 0, 60, 0, 1, b'a',
     ])
     .await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_reserved_connect_flag_closes() {
-    let s = TestServer::start().await;
+pub async fn a_reserved_connect_flag_closes(s: &TestServer) {
     let mut raw = s.raw().await;
     raw.send_bytes(&[
         0x10, 0x0d, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x03, 0, 60, 0, 1, b'a',
     ])
     .await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn empty_client_id_gets_connack_2() {
-    let s = TestServer::start().await;
+pub async fn empty_client_id_gets_connack_2(s: &TestServer) {
     let mut raw = s.raw().await;
     raw.send(&connect_packet("", Some("x".into()))).await;
     assert_eq!(
         raw.next().await,
         connack(ConnectReturnCode::IdentifierRejected)
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_username_naming_another_device_or_hub_is_refused() {
-    let s = TestServer::start().await;
+pub async fn a_username_naming_another_device_or_hub_is_refused(s: &TestServer) {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     let Packet::Connect(mut c) = connect_packet("dev1", Some(device_token("dev1", &key, 60)))
@@ -86,12 +72,11 @@ async fn a_username_naming_another_device_or_hub_is_refused() {
     c.username = Some("foreign.example/dev1/?api-version=2021-04-12".into());
     raw.send(&Packet::Connect(c)).await;
     assert_eq!(raw.next().await, connack(ConnectReturnCode::NotAuthorized));
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_second_connect_closes_the_connection_and_leaves_the_session_untouched() {
-    let s = TestServer::start().await;
+pub async fn a_second_connect_closes_the_connection_and_leaves_the_session_untouched(
+    s: &TestServer,
+) {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await; // CleanSession=0
@@ -112,34 +97,26 @@ async fn a_second_connect_closes_the_connection_and_leaves_the_session_untouched
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
     let mut again = s.raw().await;
     again.connect_expecting_session("dev1", &key, true).await;
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn any_packet_before_connect_closes() {
-    let s = TestServer::start().await;
+pub async fn any_packet_before_connect_closes(s: &TestServer) {
     let mut raw = s.raw().await;
     raw.send(&Packet::PingReq).await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
-    s.stop().await;
 }
 
 /// B7: a large PUBLISH before CONNECT is refused from its header; the server does not wait
 /// for (and buffer) the 200 KB body first.
-#[tokio::test]
-async fn a_large_publish_before_connect_closes_from_its_header() {
-    let s = TestServer::start().await;
+pub async fn a_large_publish_before_connect_closes_from_its_header(s: &TestServer) {
     let mut raw = s.raw().await;
     // PUBLISH, remaining length 200,000 (varint c0 9a 0c), then only the start of a body.
     raw.send_bytes(&[0x30, 0xc0, 0x9a, 0x0c, 0x00, 0x01, b'a'])
         .await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn qos2_publish_closes_and_stores_nothing() {
-    let s = TestServer::start().await;
+pub async fn qos2_publish_closes_and_stores_nothing(s: &TestServer) {
+    let stored = s.telemetry_count("dev1").await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
@@ -151,13 +128,10 @@ async fn qos2_publish_closes_and_stores_nothing() {
     )
     .await;
     assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
-    assert_eq!(s.telemetry_count(), 0);
-    s.stop().await;
+    assert_eq!(s.telemetry_count("dev1").await, stored, "nothing is stored");
 }
 
-#[tokio::test]
-async fn a_will_for_another_device_or_an_iothub_topic_gets_connack_5() {
-    let s = TestServer::start().await;
+pub async fn a_will_for_another_device_or_an_iothub_topic_gets_connack_5(s: &TestServer) {
     let key = s.create_device("dev1").await;
     for topic in [
         "devices/dev2/messages/events/",
@@ -180,12 +154,13 @@ async fn a_will_for_another_device_or_an_iothub_topic_gets_connack_5() {
             "{topic}"
         );
     }
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn publishing_as_another_device_closes_and_stores_nothing() {
-    let s = TestServer::start().await;
+pub async fn publishing_as_another_device_closes_and_stores_nothing(s: &TestServer) {
+    let stored = [
+        s.telemetry_count("dev1").await,
+        s.telemetry_count("dev2").await,
+    ];
     let key = s.create_device("dev1").await;
     s.create_device("dev2").await;
     for topic in [
@@ -203,13 +178,17 @@ async fn publishing_as_another_device_closes_and_stores_nothing() {
             "{topic}"
         );
     }
-    assert_eq!(s.telemetry_count(), 0);
-    s.stop().await;
+    assert_eq!(
+        [
+            s.telemetry_count("dev1").await,
+            s.telemetry_count("dev2").await
+        ],
+        stored,
+        "nothing is stored"
+    );
 }
 
-#[tokio::test]
-async fn subscribing_outside_the_documented_filters_closes() {
-    let s = TestServer::start().await;
+pub async fn subscribing_outside_the_documented_filters_closes(s: &TestServer) {
     let key = s.create_device("dev1").await;
     for filter in [
         "#",
@@ -231,12 +210,11 @@ async fn subscribing_outside_the_documented_filters_closes() {
             "{filter}"
         );
     }
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn documented_subscriptions_are_granted_at_most_qos1_and_kept_across_reconnects() {
-    let s = TestServer::start().await;
+pub async fn documented_subscriptions_are_granted_at_most_qos1_and_kept_across_reconnects(
+    s: &TestServer,
+) {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
@@ -265,12 +243,9 @@ async fn documented_subscriptions_are_granted_at_most_qos1_and_kept_across_recon
     assert_eq!(raw.next().await, Next::Closed);
     let mut again = s.raw().await;
     again.connect_expecting_session("dev1", &key, true).await;
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn keep_alive_silence_closes_after_one_and_a_half_intervals() {
-    let s = TestServer::start().await;
+pub async fn keep_alive_silence_closes_after_one_and_a_half_intervals(s: &TestServer) {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.send(&connect_adjusted("dev1", &key, |c| {
@@ -284,12 +259,10 @@ async fn keep_alive_silence_closes_after_one_and_a_half_intervals() {
         started.elapsed() >= Duration::from_millis(1400),
         "not before 1.5 x keep-alive"
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_module_cannot_publish_into_another_modules_topics() {
-    let s = TestServer::start().await;
+pub async fn a_module_cannot_publish_into_another_modules_topics(s: &TestServer) {
+    let stored = s.telemetry_count("dev1").await;
     s.create_device("dev1").await;
     let key = s.create_module("dev1", "m1").await;
     s.create_module("dev1", "m2").await;
@@ -318,26 +291,19 @@ async fn a_module_cannot_publish_into_another_modules_topics() {
             "{topic}"
         );
     }
-    assert_eq!(s.telemetry_count(), 0);
-    s.stop().await;
+    assert_eq!(s.telemetry_count("dev1").await, stored, "nothing is stored");
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-#[tokio::test]
-async fn connect_subscribe_unsubscribe_disconnect_cycles_leave_no_descriptors_behind() {
-    let s = TestServer::start().await;
+pub async fn connect_subscribe_unsubscribe_disconnect_cycles_leave_no_descriptors_behind(
+    s: &TestServer,
+) {
     let key = s.create_device("cycler").await;
     // Warm up once so lazily opened files (log segments, database readers) are counted.
     let mut raw = s.raw().await;
     raw.connect_as("cycler", &key).await;
     raw.send(&Packet::Disconnect).await;
     assert_eq!(raw.next().await, Next::Closed);
-    let before = open_fds();
+    let before = s.open_fds();
     for _ in 0..150 {
         let mut raw = s.raw().await;
         raw.connect_as("cycler", &key).await;
@@ -356,12 +322,30 @@ async fn connect_subscribe_unsubscribe_disconnect_cycles_leave_no_descriptors_be
         raw.send(&Packet::Disconnect).await;
         assert_eq!(raw.next().await, Next::Closed);
     }
-    let after = open_fds();
+    let after = s.open_fds();
     // The server's side of each socket is closed by the time the client sees the close;
     // allow a few descriptors of slack for the runtime's own bookkeeping.
     assert!(
         after <= before + 4,
         "descriptors grew from {before} to {after} over 150 cycles"
     );
-    s.stop().await;
 }
+
+standalone!(
+    protocol_level_5_gets_connack_1_then_close,
+    a_protocol_name_other_than_mqtt_closes_without_connack,
+    a_reserved_connect_flag_closes,
+    empty_client_id_gets_connack_2,
+    a_username_naming_another_device_or_hub_is_refused,
+    a_second_connect_closes_the_connection_and_leaves_the_session_untouched,
+    any_packet_before_connect_closes,
+    a_large_publish_before_connect_closes_from_its_header,
+    qos2_publish_closes_and_stores_nothing,
+    a_will_for_another_device_or_an_iothub_topic_gets_connack_5,
+    publishing_as_another_device_closes_and_stores_nothing,
+    subscribing_outside_the_documented_filters_closes,
+    documented_subscriptions_are_granted_at_most_qos1_and_kept_across_reconnects,
+    keep_alive_silence_closes_after_one_and_a_half_intervals,
+    a_module_cannot_publish_into_another_modules_topics,
+    connect_subscribe_unsubscribe_disconnect_cycles_leave_no_descriptors_behind,
+);

@@ -44,9 +44,7 @@ const CLOSERS: &[(&str, &[u8])] = &[
     ),
 ];
 
-#[tokio::test]
-async fn malformed_frames_after_connect_close_the_connection() {
-    let s = TestServer::start().await;
+pub async fn malformed_frames_after_connect_close_the_connection(s: &TestServer) {
     let key = s.create_device("dev1").await;
     for (name, bytes) in CLOSERS {
         let mut raw = s.raw().await;
@@ -58,12 +56,9 @@ async fn malformed_frames_after_connect_close_the_connection() {
             "{name}"
         );
     }
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_frames_before_connect_close_without_connack() {
-    let s = TestServer::start().await;
+pub async fn malformed_frames_before_connect_close_without_connack(s: &TestServer) {
     for (name, bytes) in CLOSERS {
         let mut raw = s.raw().await;
         raw.send_bytes(bytes).await;
@@ -73,12 +68,9 @@ async fn malformed_frames_before_connect_close_without_connack() {
             "{name}"
         );
     }
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_connect_split_at_every_byte_is_processed() {
-    let s = TestServer::start().await;
+pub async fn a_connect_split_at_every_byte_is_processed(s: &TestServer) {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     let mut bytes = BytesMut::new();
@@ -93,12 +85,9 @@ async fn a_connect_split_at_every_byte_is_processed() {
     }
     assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
     assert_eq!(raw.next().await, Next::Packet(Packet::PingResp));
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn packets_sent_right_behind_connect_are_processed_in_order() {
-    let s = TestServer::start().await;
+pub async fn packets_sent_right_behind_connect_are_processed_in_order(s: &TestServer) {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     let mut bytes = BytesMut::new();
@@ -115,12 +104,9 @@ async fn packets_sent_right_behind_connect_are_processed_in_order() {
     for _ in 0..3 {
         assert_eq!(raw.next().await, Next::Packet(Packet::PingResp));
     }
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_truncated_frame_then_silence_is_closed_at_the_connect_deadline() {
-    let s = TestServer::start().await;
+pub async fn a_truncated_frame_then_silence_is_closed_at_the_connect_deadline(s: &TestServer) {
     let mut raw = s.raw().await;
     let sent = tokio::time::Instant::now();
     raw.send_bytes(&[0x10, 0x20, 0x00]).await;
@@ -132,13 +118,10 @@ async fn a_truncated_frame_then_silence_is_closed_at_the_connect_deadline() {
         "closed at the deadline, not before: {:?}",
         sent.elapsed()
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn plaintext_on_the_tls_port_fails_the_handshake_cleanly() {
+pub async fn plaintext_on_the_tls_port_fails_the_handshake_cleanly(s: &TestServer) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = TestServer::start().await;
     let mut tcp = tokio::net::TcpStream::connect(s.mqtt_addr).await.unwrap();
     tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -150,7 +133,6 @@ async fn plaintext_on_the_tls_port_fails_the_handshake_cleanly() {
     // The server is still serving.
     let key = s.create_device("dev1").await;
     s.raw().await.connect_as("dev1", &key).await;
-    s.stop().await;
 }
 
 /// A CONNECT with the given client id, user name and Will topic bytes, which may be invalid
@@ -184,9 +166,7 @@ fn raw_connect(client_id: &[u8], username: &[u8], will_topic: Option<&[u8]>) -> 
 }
 
 /// A11: bad UTF-8, U+0000 or an encoded surrogate in the client id, user name or Will topic.
-#[tokio::test]
-async fn invalid_strings_in_connect_close_without_connack() {
-    let s = TestServer::start().await;
+pub async fn invalid_strings_in_connect_close_without_connack(s: &TestServer) {
     s.create_device("dev1").await;
     let user = b"localhost/dev1/?api-version=2021-04-12";
     let cases: &[(&str, Vec<u8>)] = &[
@@ -241,14 +221,11 @@ async fn invalid_strings_in_connect_close_without_connack() {
         matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))),
         "a well-formed CONNECT is answered"
     );
-    s.stop().await;
 }
 
 /// A2: a remaining length in two bytes where one would do (`80 00`) is accepted, and the
 /// packets after it are framed correctly (no desync), after authentication.
-#[tokio::test]
-async fn a_non_minimal_remaining_length_is_accepted_without_desync() {
-    let s = TestServer::start().await;
+pub async fn a_non_minimal_remaining_length_is_accepted_without_desync(s: &TestServer) {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
@@ -256,23 +233,24 @@ async fn a_non_minimal_remaining_length_is_accepted_without_desync() {
     for _ in 0..2 {
         assert_eq!(raw.next().await, Next::Packet(Packet::PingResp));
     }
-    s.stop().await;
 }
 
 /// A4 after authentication: a truncated frame followed by silence is closed by the
 /// keep-alive deadline (1.5 x keep-alive), not before it.
-#[tokio::test]
-async fn a_truncated_frame_after_connect_then_silence_is_closed_at_the_keep_alive_deadline() {
+pub async fn a_truncated_frame_after_connect_then_silence_is_closed_at_the_keep_alive_deadline(
+    s: &TestServer,
+) {
     use tokio::io::AsyncReadExt;
-    let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
+    // The keep-alive deadline runs from the server's receipt of CONNECT, so time from before
+    // it is sent: the close must not come earlier than 3 s after this.
+    let sent = tokio::time::Instant::now();
     raw.send(&connect_adjusted("dev1", &key, |c| {
         c.keep_alive = 2;
     }))
     .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
-    let sent = tokio::time::Instant::now();
     raw.send_bytes(&[0x30, 0x20, 0x00]).await; // a PUBLISH that never finishes
     let mut byte = [0u8; 1];
     let early = tokio::time::timeout(Duration::from_millis(2500), raw.tls.read(&mut byte)).await;
@@ -285,23 +263,20 @@ async fn a_truncated_frame_after_connect_then_silence_is_closed_at_the_keep_aliv
         sent.elapsed() >= Duration::from_secs(3),
         "closed at 1.5 x keep-alive"
     );
-    s.stop().await;
 }
 
 /// A5, paced: a PUBLISH arriving one byte every 100 ms is still processed.
-#[tokio::test]
-async fn a_publish_sent_one_byte_every_100_ms_is_processed() {
-    let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
+pub async fn a_publish_sent_one_byte_every_100_ms_is_processed(s: &TestServer) {
+    let key = s.create_device("paced").await;
     let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
+    raw.connect_as("paced", &key).await;
     let mut bytes = BytesMut::new();
     ferrohub_mqtt::encode(
         &Packet::Publish(ferrohub_mqtt::Publish {
             dup: false,
             qos: ferrohub_mqtt::QoS::AtLeastOnce,
             retain: false,
-            topic: "devices/dev1/messages/events/".into(),
+            topic: "devices/paced/messages/events/".into(),
             packet_id: Some(7),
             payload: bytes::Bytes::from_static(b"slow"),
         }),
@@ -313,15 +288,12 @@ async fn a_publish_sent_one_byte_every_100_ms_is_processed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(7)));
-    assert_eq!(s.events("dev1", 1).await.len(), 1);
-    s.stop().await;
+    assert_eq!(s.events("paced", 1).await.len(), 1);
 }
 
 /// A2 before authentication: a CONNECT whose remaining length is sent in one byte more than
 /// it needs is answered like any other.
-#[tokio::test]
-async fn a_connect_with_a_non_minimal_remaining_length_is_answered() {
-    let s = TestServer::start().await;
+pub async fn a_connect_with_a_non_minimal_remaining_length_is_answered(s: &TestServer) {
     let key = s.create_device("dev1").await;
     let mut bytes = BytesMut::new();
     ferrohub_mqtt::encode(
@@ -351,14 +323,12 @@ async fn a_connect_with_a_non_minimal_remaining_length_is_answered() {
         }
         other => panic!("expected CONNACK, got {other:?}"),
     }
-    s.stop().await;
 }
 
 /// A14: a 64 KB topic closes the connection, also when it starts with the device's own
 /// telemetry topic (the rest would be a 64 KB property bag).
-#[tokio::test]
-async fn a_64_kb_topic_closes_the_connection() {
-    let s = TestServer::start().await;
+pub async fn a_64_kb_topic_closes_the_connection(s: &TestServer) {
+    let stored = s.telemetry_count("dev1").await;
     let key = s.create_device("dev1").await;
     let prefix = "devices/dev1/messages/events/";
     for topic in [
@@ -376,23 +346,14 @@ async fn a_64_kb_topic_closes_the_connection() {
         .await;
         assert_eq!(raw.next_within(Duration::from_secs(1)).await, Next::Closed);
     }
-    assert_eq!(s.telemetry_count(), 0);
-    s.stop().await;
+    assert_eq!(s.telemetry_count("dev1").await, stored, "nothing is stored");
 }
 
 /// This test process's resident memory in KiB (the server runs in it).
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// A3: 50 connections that declare a packet above the maximum and keep streaming its body
 /// are closed from the header; together they add far less than 50 MB (nothing is buffered).
-#[tokio::test]
-async fn fifty_oversized_packets_streaming_their_bodies_add_little_memory() {
-    let s = TestServer::start().await;
-    let before = rss_kib();
+pub async fn fifty_oversized_packets_streaming_their_bodies_add_little_memory(s: &TestServer) {
+    let before = s.rss_kib();
     let chunk = vec![0u8; 64 * 1024];
     let mut conns = Vec::new();
     for _ in 0..50 {
@@ -409,10 +370,25 @@ async fn fifty_oversized_packets_streaming_their_bodies_add_little_memory() {
     for raw in &mut conns {
         assert_eq!(raw.next_within(Duration::from_secs(2)).await, Next::Closed);
     }
-    let grown_kib = rss_kib().saturating_sub(before);
+    let grown_kib = s.rss_kib().saturating_sub(before);
     assert!(
         grown_kib < 50 * 1024,
         "50 oversized packets grew the process by {grown_kib} KiB"
     );
-    s.stop().await;
 }
+
+standalone!(
+    malformed_frames_after_connect_close_the_connection,
+    malformed_frames_before_connect_close_without_connack,
+    a_connect_split_at_every_byte_is_processed,
+    packets_sent_right_behind_connect_are_processed_in_order,
+    a_truncated_frame_then_silence_is_closed_at_the_connect_deadline,
+    plaintext_on_the_tls_port_fails_the_handshake_cleanly,
+    invalid_strings_in_connect_close_without_connack,
+    a_non_minimal_remaining_length_is_accepted_without_desync,
+    a_truncated_frame_after_connect_then_silence_is_closed_at_the_keep_alive_deadline,
+    a_publish_sent_one_byte_every_100_ms_is_processed,
+    a_connect_with_a_non_minimal_remaining_length_is_answered,
+    a_64_kb_topic_closes_the_connection,
+    fifty_oversized_packets_streaming_their_bodies_add_little_memory,
+);

@@ -1,6 +1,13 @@
 //! A real server on port 0 in a temp dir, plus clients: the REST API, rumqttc, raw TLS.
+//! The server runs in the test process, or (for the hostile battery) as the real binary in
+//! its own process, so its memory and its survival can be observed from outside.
 
-use std::net::SocketAddr;
+// The battery binary includes this file too and uses only part of it.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +28,24 @@ use tokio_rustls::client::TlsStream;
 
 pub const HOST: &str = "localhost";
 
+/// Device ids of the battery's canaries start with this.
+pub const CANARY_PREFIX: &str = "canary-";
+
+/// A TCP connection to `to` from `from` (a loopback address), or from the kernel's choice;
+/// without Nagle's algorithm, as devices' MQTT stacks run.
+pub async fn connect_from(from: Option<IpAddr>, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let tcp = match from {
+        None => TcpStream::connect(to).await?,
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(to).await?
+        }
+    };
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub mqtt_addr: SocketAddr,
@@ -28,6 +53,12 @@ pub struct TestServer {
     pub owner: ServiceConnectionString,
     trigger: ShutdownTrigger,
     running: Option<RunningServer>,
+    /// The `ferrohub serve` process, when the server runs as the real binary.
+    child: Mutex<Option<Child>>,
+    /// The loopback address raw connections come from (None: the kernel's choice,
+    /// 127.0.0.1). The battery gives each case its own, so one case's failed attempts never
+    /// get the next case's connections throttled.
+    source: Mutex<Option<IpAddr>>,
 }
 
 impl TestServer {
@@ -78,18 +109,143 @@ impl TestServer {
             owner,
             trigger,
             running: Some(running),
+            child: Mutex::new(None),
+            source: Mutex::new(None),
         }
     }
 
-    pub fn hub(&self) -> &ferrohub_core::Hub {
-        &self.running.as_ref().unwrap().hub
+    /// Runs the real `ferrohub serve` binary on port 0 in a new data directory; its stderr
+    /// goes to `<data-dir>/server.stderr` (see `server_stderr`).
+    pub async fn spawn_binary() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = std::fs::File::create(dir.path().join("server.stderr")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+            .args(["serve", "--mqtt-port", "0", "--https-port", "0"])
+            .args(["--bind", "127.0.0.1", "--hostname", HOST])
+            .args(["--hostname", "alias.local", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        // `serve` records the ports it bound once the hub is ready.
+        let record = dir.path().join("server.json");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let ports = loop {
+            if let Ok(bytes) = std::fs::read(&record)
+                && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+            {
+                break v;
+            }
+            if tokio::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                let _ = child.kill();
+                panic!("ferrohub serve did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let port = |name: &str| u16::try_from(ports[name].as_u64().unwrap()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+            .args(["hub", "connection-string", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let owner = ServiceConnectionString::parse(&String::from_utf8(out.stdout).unwrap())
+            .expect("the owner connection string");
+        let (trigger, _) = channel();
+        Self {
+            mqtt_addr: SocketAddr::from(([127, 0, 0, 1], port("mqttPort"))),
+            https_addr: SocketAddr::from(([127, 0, 0, 1], port("httpsPort"))),
+            dir,
+            owner,
+            trigger,
+            running: None,
+            child: Mutex::new(Some(child)),
+            source: Mutex::new(None),
+        }
     }
 
-    /// Stops the server gracefully and returns its data directory for a restart.
+    /// The in-process hub (not available when the server runs as the binary).
+    pub fn hub(&self) -> &ferrohub_core::Hub {
+        &self
+            .running
+            .as_ref()
+            .expect("this test needs the in-process server")
+            .hub
+    }
+
+    /// The server process's id, when it runs as the binary.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().unwrap().as_ref().map(Child::id)
+    }
+
+    /// True while the server process runs (always, in process).
+    pub fn is_alive(&self) -> bool {
+        self.child
+            .lock()
+            .unwrap()
+            .as_mut()
+            .is_none_or(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// `/proc/<server>/`: the server's process, which is this one when it runs in process.
+    fn proc_dir(&self) -> String {
+        self.pid()
+            .map_or_else(|| "/proc/self".to_owned(), |pid| format!("/proc/{pid}"))
+    }
+
+    /// The server process's resident memory (this process's, when in process), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("{}/status", self.proc_dir())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// How many file descriptors the server process holds (this process's, in process).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("{}/fd", self.proc_dir()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// What the server process wrote to stderr so far.
+    pub fn server_stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.stderr")).unwrap_or_default()
+    }
+
+    /// Raw connections come from `ip` from now on (a loopback address), or from the
+    /// kernel's choice with None.
+    pub fn set_source(&self, ip: Option<IpAddr>) {
+        *self.source.lock().unwrap() = ip;
+    }
+
+    pub fn source(&self) -> Option<IpAddr> {
+        *self.source.lock().unwrap()
+    }
+
+    /// A TCP connection to the MQTT port from the current source address.
+    pub async fn tcp(&self) -> std::io::Result<TcpStream> {
+        connect_from(self.source(), self.mqtt_addr).await
+    }
+
+    /// Stops the server gracefully and returns its data directory for a restart. The
+    /// binary gets SIGTERM and must exit with status 0.
     pub async fn stop(mut self) -> tempfile::TempDir {
         self.trigger.fire();
         if let Some(r) = self.running.take() {
             r.wait().await;
+        }
+        let child = self.child.lock().unwrap().take();
+        if let Some(mut child) = child {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill -TERM failed");
+            let exit = tokio::task::spawn_blocking(move || child.wait())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(exit.success(), "ferrohub serve exited with {exit}");
         }
         self.dir
     }
@@ -111,6 +267,16 @@ impl TestServer {
     }
 
     pub fn policy(&self, name: &str) -> ServiceConnectionString {
+        if self.running.is_none() {
+            // The binary's data directory, read by the CLI as a user would.
+            let out = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
+                .args(["hub", "connection-string", "--policy", name, "--data-dir"])
+                .arg(self.dir.path())
+                .output()
+                .unwrap();
+            return ServiceConnectionString::parse(&String::from_utf8(out.stdout).unwrap())
+                .expect("the policy's connection string");
+        }
         let p = self
             .hub()
             .directory()
@@ -158,7 +324,12 @@ impl TestServer {
 
     /// A raw TLS connection to the MQTT port, for byte-level tests.
     pub async fn raw(&self) -> RawClient {
-        let tcp = TcpStream::connect(self.mqtt_addr).await.unwrap();
+        self.raw_from(self.source()).await
+    }
+
+    /// A raw TLS connection to the MQTT port from `ip` (a loopback address).
+    pub async fn raw_from(&self, ip: Option<IpAddr>) -> RawClient {
+        let tcp = connect_from(ip, self.mqtt_addr).await.unwrap();
         let tls = TlsConnector::from(tls_config(&self.ca()).unwrap())
             .connect(ServerName::try_from(HOST).unwrap(), tcp)
             .await
@@ -169,21 +340,24 @@ impl TestServer {
         }
     }
 
-    /// How many device telemetry messages the default hub's log holds (IoT Hub's own
-    /// connection, lifecycle and twin-change events are not counted).
-    pub fn telemetry_count(&self) -> usize {
-        let log = self.hub().log_for(self.hub().default_hub()).unwrap();
-        (0..log.partition_count())
-            .flat_map(|p| {
-                log.read(p, ferrohub_log::StartPosition::Earliest, 100_000)
-                    .unwrap()
-            })
-            .filter(|e| {
-                e.data
-                    .system_properties
-                    .iter()
-                    .any(|(k, v)| k == "iothub-message-source" && v == "Telemetry")
-            })
+    /// How many telemetry messages of `device` (its modules included) the default hub's
+    /// log holds, read over REST up to the log's current end (`until=now`).
+    pub async fn telemetry_count(&self, device: &str) -> usize {
+        let r = self
+            .api()
+            .call_ok(
+                Method::GET,
+                &format!(
+                    "/ferrohub/telemetry?from=earliest&until=now&deviceId={}",
+                    segment(device)
+                ),
+                None,
+            )
+            .await
+            .unwrap();
+        r.body
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
             .count()
     }
 

@@ -363,9 +363,51 @@ async fn connection_lifecycle_and_twin_change_events_are_in_the_log_in_order() {
     let got: Vec<(&str, &str)> = ops.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_eq!(got, expected);
     assert_eq!(
-        s.telemetry_count(),
+        s.telemetry_count("ev1").await,
         0,
         "without events=true, only telemetry is streamed"
+    );
+    s.stop().await;
+}
+
+/// `until=now` ends the stream after the events the log held when the request arrived.
+#[tokio::test]
+async fn a_stream_until_now_ends_after_what_the_log_held() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    let mut publish = async |id: u16| {
+        raw.publish(
+            "devices/dev1/messages/events/",
+            ferrohub_mqtt::QoS::AtLeastOnce,
+            Some(id),
+            bytes::Bytes::from_static(b"x"),
+        )
+        .await;
+        assert_eq!(
+            raw.next().await,
+            crate::support::Next::Packet(ferrohub_mqtt::Packet::PubAck(id))
+        );
+    };
+    for id in 1..=3 {
+        publish(id).await;
+    }
+    // `telemetry_count` collects the whole body, so it returns only because the stream ends.
+    assert_eq!(s.telemetry_count("dev1").await, 3);
+    publish(4).await;
+    assert_eq!(s.telemetry_count("dev1").await, 4);
+    assert_eq!(s.telemetry_count("someone-else").await, 0);
+    let r = s
+        .api()
+        .call(Method::GET, "/ferrohub/telemetry?until=tomorrow", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, hyper::StatusCode::BAD_REQUEST);
+    assert!(
+        r.error_line().contains("until must be now"),
+        "{}",
+        r.error_line()
     );
     s.stop().await;
 }

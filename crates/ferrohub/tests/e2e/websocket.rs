@@ -74,11 +74,9 @@ async fn next_packet(
     }
 }
 
-#[tokio::test]
-async fn a_device_connects_and_publishes_over_websockets() {
-    let s = TestServer::start().await;
+pub async fn a_device_connects_and_publishes_over_websockets(s: &TestServer) {
     let key = s.create_device("wsdev").await;
-    let mut ws = websocket(&s, Some("mqtt")).await.unwrap();
+    let mut ws = websocket(s, Some("mqtt")).await.unwrap();
     // One CONNECT split across two frames, then a PUBLISH and a PINGREQ in one frame.
     let mut connect = BytesMut::new();
     encode(
@@ -119,21 +117,15 @@ async fn a_device_connects_and_publishes_over_websockets() {
     assert_eq!(e["body"], "over websockets");
     assert_eq!(e["properties"]["via"], "ws");
     ws.send(frame(&Packet::Disconnect)).await.unwrap();
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn an_upgrade_without_the_mqtt_subprotocol_is_refused() {
-    let s = TestServer::start().await;
-    assert!(websocket(&s, None).await.is_err());
-    assert!(websocket(&s, Some("amqp")).await.is_err());
-    s.stop().await;
+pub async fn an_upgrade_without_the_mqtt_subprotocol_is_refused(s: &TestServer) {
+    assert!(websocket(s, None).await.is_err());
+    assert!(websocket(s, Some("amqp")).await.is_err());
 }
 
-#[tokio::test]
-async fn text_frames_close_the_connection() {
-    let s = TestServer::start().await;
-    let mut ws = websocket(&s, Some("mqtt")).await.unwrap();
+pub async fn text_frames_close_the_connection(s: &TestServer) {
+    let mut ws = websocket(s, Some("mqtt")).await.unwrap();
     ws.send(Message::Text("hello".into())).await.unwrap();
     let end = tokio::time::timeout(std::time::Duration::from_secs(2), ws.next())
         .await
@@ -142,22 +134,19 @@ async fn text_frames_close_the_connection() {
         matches!(end, None | Some(Ok(Message::Close(_))) | Some(Err(_))),
         "{end:?}"
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn an_x509_device_authenticates_with_its_certificate_over_websockets() {
+pub async fn an_x509_device_authenticates_with_its_certificate_over_websockets(s: &TestServer) {
     use crate::certs::{Spec, Version, client_config, self_signed, sha1_hex};
-    let s = TestServer::start().await;
     let cert = self_signed(Spec::device("wsx509"));
-    crate::x509::register_self_signed(&s, "wsx509", &sha1_hex(&cert.der)).await;
+    crate::x509::register_self_signed(s, "wsx509", &sha1_hex(&cert.der)).await;
     let presenting = client_config(
-        &s,
+        s,
         vec![cert.der.clone()],
         cert.private_key(),
         Version::Tls12,
     );
-    let mut ws = websocket_with(&s, presenting, Some("mqtt")).await.unwrap();
+    let mut ws = websocket_with(s, presenting, Some("mqtt")).await.unwrap();
     ws.send(frame(&connect_packet("wsx509", None)))
         .await
         .unwrap();
@@ -186,7 +175,7 @@ async fn an_x509_device_authenticates_with_its_certificate_over_websockets() {
     );
 
     // The same CONNECT without the certificate has no credentials.
-    let mut bare = websocket(&s, Some("mqtt")).await.unwrap();
+    let mut bare = websocket(s, Some("mqtt")).await.unwrap();
     bare.send(frame(&connect_packet("wsx509", None)))
         .await
         .unwrap();
@@ -195,21 +184,18 @@ async fn an_x509_device_authenticates_with_its_certificate_over_websockets() {
         Packet::ConnAck(a) => assert_ne!(a.code, ConnectReturnCode::Accepted),
         other => panic!("expected CONNACK, got {other:?}"),
     }
-    s.stop().await;
 }
 
 /// A15: an unmasked client frame, or a frame declaring 1 GiB, ends the connection at once;
 /// nothing waits for (or reserves room for) the declared gigabyte.
-#[tokio::test]
-async fn unmasked_and_gigabyte_frames_close_the_connection() {
+pub async fn unmasked_and_gigabyte_frames_close_the_connection(s: &TestServer) {
     use tokio::io::AsyncWriteExt;
-    let s = TestServer::start().await;
     let unmasked: Vec<u8> = vec![0x82, 0x02, 0xc0, 0x00];
     let mut gigabyte: Vec<u8> = vec![0x82, 0xff];
     gigabyte.extend_from_slice(&(1u64 << 30).to_be_bytes());
     gigabyte.extend_from_slice(&[1, 2, 3, 4, 0x10, 0x20]);
     for (name, bytes) in [("unmasked", unmasked), ("1 GiB declared", gigabyte)] {
-        let mut ws = websocket(&s, Some("mqtt")).await.unwrap();
+        let mut ws = websocket(s, Some("mqtt")).await.unwrap();
         ws.get_mut().write_all(&bytes).await.unwrap();
         ws.get_mut().flush().await.unwrap();
         let end = tokio::time::timeout(std::time::Duration::from_secs(2), ws.next())
@@ -220,5 +206,12 @@ async fn unmasked_and_gigabyte_frames_close_the_connection() {
             "{name}: {end:?}"
         );
     }
-    s.stop().await;
 }
+
+standalone!(
+    a_device_connects_and_publishes_over_websockets,
+    an_upgrade_without_the_mqtt_subprotocol_is_refused,
+    text_frames_close_the_connection,
+    an_x509_device_authenticates_with_its_certificate_over_websockets,
+    unmasked_and_gigabyte_frames_close_the_connection,
+);

@@ -5,8 +5,7 @@ use hyper::Method;
 use serde_json::json;
 
 use crate::certs::{
-    Issued, Spec, Version, assert_handshake_refused, code, connect_packet, issued_by, self_signed,
-    sha1_hex, tls_with_chain,
+    Issued, Spec, Version, code, connect_packet, self_signed, sha1_hex, tls_with_chain,
 };
 use crate::support::{HOST, Next, RawClient, TestServer};
 
@@ -45,14 +44,12 @@ pub async fn connect_with_cert(
     (raw, answer)
 }
 
-#[tokio::test]
-async fn a_self_signed_device_connects_with_the_registered_thumbprint() {
-    let s = TestServer::start().await;
+pub async fn a_self_signed_device_connects_with_the_registered_thumbprint(s: &TestServer) {
     let cert = certificate("x509dev", (-1, 30), false);
     // Thumbprints compare case-insensitively.
     let thumb = sha1_hex(&cert.der).to_uppercase();
-    register_self_signed(&s, "x509dev", &thumb).await;
-    let (mut raw, answer) = connect_with_cert(&s, &cert, "x509dev", None).await;
+    register_self_signed(s, "x509dev", &thumb).await;
+    let (mut raw, answer) = connect_with_cert(s, &cert, "x509dev", None).await;
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
     raw.send(&Packet::Publish(ferrohub_mqtt::Publish {
         dup: false,
@@ -71,12 +68,9 @@ async fn a_self_signed_device_connects_with_the_registered_thumbprint() {
             .unwrap()
             .contains("x509Certificate")
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_or_expired_certificates_are_refused_with_connack_5() {
-    let s = TestServer::start().await;
+pub async fn wrong_or_expired_certificates_are_refused_with_connack_5(s: &TestServer) {
     let good = certificate("dev", (-1, 30), false);
     let other = certificate("dev", (-1, 30), false);
     let expired = certificate("dev", (-30, -1), false);
@@ -93,8 +87,8 @@ async fn wrong_or_expired_certificates_are_refused_with_connack_5() {
             sha1_hex(&cert.der)
         };
         let id = format!("dev-{}", name.split(' ').next().unwrap().replace(':', ""));
-        register_self_signed(&s, &id, &registered).await;
-        let (mut raw, answer) = connect_with_cert(&s, cert, &id, None).await;
+        register_self_signed(s, &id, &registered).await;
+        let (mut raw, answer) = connect_with_cert(s, cert, &id, None).await;
         assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized, "{name}");
         assert_eq!(
             raw.next_within(std::time::Duration::from_secs(1)).await,
@@ -102,68 +96,36 @@ async fn wrong_or_expired_certificates_are_refused_with_connack_5() {
             "{name}: the refusal is followed by a close"
         );
     }
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn sas_and_certificate_credentials_cannot_stand_in_for_each_other() {
-    let s = TestServer::start().await;
+pub async fn sas_and_certificate_credentials_cannot_stand_in_for_each_other(s: &TestServer) {
     let cert = certificate("mixed", (-1, 30), false);
     // A SAS device that presents only a certificate has no credentials.
     let key = s.create_device("sasdev").await;
-    let (_raw, answer) = connect_with_cert(&s, &cert, "sasdev", None).await;
+    let (_raw, answer) = connect_with_cert(s, &cert, "sasdev", None).await;
     assert_eq!(code(&answer), ConnectReturnCode::BadUserNameOrPassword);
     // A certificate device cannot sign a SAS token: it has no key.
-    register_self_signed(&s, "certdev", &sha1_hex(&cert.der)).await;
+    register_self_signed(s, "certdev", &sha1_hex(&cert.der)).await;
     let token = crate::support::device_token("certdev", &key, 60);
-    let (_raw, answer) = connect_with_cert(&s, &cert, "certdev", Some(token)).await;
+    let (_raw, answer) = connect_with_cert(s, &cert, "certdev", Some(token)).await;
     assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_self_signed_certificate_marked_ca_is_accepted_by_thumbprint_as_iot_hub_does() {
+pub async fn a_self_signed_certificate_marked_ca_is_accepted_by_thumbprint_as_iot_hub_does(
+    s: &TestServer,
+) {
     // `openssl req -x509` marks its certificates CA:TRUE; the thumbprint pins the exact one.
-    let s = TestServer::start().await;
     let cert = certificate("openssl-style", (-1, 30), true);
-    register_self_signed(&s, "openssl-style", &sha1_hex(&cert.der)).await;
-    let (_raw, answer) = connect_with_cert(&s, &cert, "openssl-style", None).await;
+    register_self_signed(s, "openssl-style", &sha1_hex(&cert.der)).await;
+    let (_raw, answer) = connect_with_cert(s, &cert, "openssl-style", None).await;
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn a_thumbprint_may_pin_a_certificate_from_a_ca_the_hub_does_not_know() {
-    // IoT Hub's thumbprint authentication ignores the chain: a vendor CA's certificate works
-    // once its thumbprint is registered. Unregistered, the chain is untrusted (hostile C11).
-    let s = TestServer::start().await;
-    let vendor_ca = self_signed(Spec::ca("vendor CA"));
-    let pinned = issued_by(Spec::device("pinned"), &vendor_ca);
-    assert_handshake_refused(&s, &[&pinned], "not registered yet").await;
-
-    register_self_signed(&s, "pinned", &sha1_hex(&pinned.der)).await;
-    let (_raw, answer) = connect_with_cert(&s, &pinned, "pinned", None).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-    // The handshake lets the certificate through; CONNECT still checks it is this identity's.
-    register_self_signed(&s, "someone-else", &sha1_hex(&vendor_ca.der)).await;
-    let (_raw, answer) = connect_with_cert(&s, &pinned, "someone-else", None).await;
-    assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
-    let stranger = issued_by(Spec::device("stranger"), &vendor_ca);
-    assert_handshake_refused(&s, &[&stranger], "a sibling certificate is not pinned").await;
-
-    // After a restart the registered thumbprints are read back from the store.
-    let dir = s.stop().await;
-    let s = TestServer::start_in(dir).await;
-    let (_raw, answer) = connect_with_cert(&s, &pinned, "pinned", None).await;
-    assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-    s.stop().await;
 }
 
 /// C11: a certificate matching the secondary thumbprint connects (devices roll certificates
 /// this way); one matching neither gets CONNACK 5 and then the close.
-#[tokio::test]
-async fn the_secondary_thumbprint_connects_and_a_certificate_matching_neither_is_closed() {
-    let s = TestServer::start().await;
+pub async fn the_secondary_thumbprint_connects_and_a_certificate_matching_neither_is_closed(
+    s: &TestServer,
+) {
     let old = certificate("rolling", (-1, 30), false);
     let new = certificate("rolling", (-1, 30), false);
     let stranger = certificate("rolling", (-1, 30), false);
@@ -180,15 +142,22 @@ async fn the_secondary_thumbprint_connects_and_a_certificate_matching_neither_is
         .await
         .unwrap();
     for cert in [&old, &new] {
-        let (_raw, answer) = connect_with_cert(&s, cert, "rolling", None).await;
+        let (_raw, answer) = connect_with_cert(s, cert, "rolling", None).await;
         assert_eq!(code(&answer), ConnectReturnCode::Accepted);
     }
-    let (mut raw, answer) = connect_with_cert(&s, &stranger, "rolling", None).await;
+    let (mut raw, answer) = connect_with_cert(s, &stranger, "rolling", None).await;
     assert_eq!(code(&answer), ConnectReturnCode::NotAuthorized);
     assert_eq!(
         raw.next_within(std::time::Duration::from_secs(1)).await,
         Next::Closed,
         "the refusal is followed by a close"
     );
-    s.stop().await;
 }
+
+standalone!(
+    a_self_signed_device_connects_with_the_registered_thumbprint,
+    wrong_or_expired_certificates_are_refused_with_connack_5,
+    sas_and_certificate_credentials_cannot_stand_in_for_each_other,
+    a_self_signed_certificate_marked_ca_is_accepted_by_thumbprint_as_iot_hub_does,
+    the_secondary_thumbprint_connects_and_a_certificate_matching_neither_is_closed,
+);

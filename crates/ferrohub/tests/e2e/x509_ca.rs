@@ -97,43 +97,37 @@ pub(crate) async fn verified_root(api: &ApiClient, name: &str) -> Issued {
     root
 }
 
-#[tokio::test]
-async fn an_untrusted_chain_fails_the_tls_handshake() {
-    let s = TestServer::start().await;
+pub async fn an_untrusted_chain_fails_the_tls_handshake(s: &TestServer) {
     register_ca_device(&s.api(), "dev1").await;
     // A verified CA exists, but the device's CA is another one.
     verified_root(&s.api(), "trusted").await;
     let stranger = self_signed(Spec::ca("stranger root"));
     let leaf = issued_by(Spec::device("dev1"), &stranger);
-    assert_handshake_refused(&s, &[&leaf, &stranger], "a chain to an unknown root").await;
-    s.stop().await;
+    assert_handshake_refused(s, &[&leaf, &stranger], "a chain to an unknown root").await;
 }
 
-#[tokio::test]
-async fn a_missing_intermediate_fails_the_tls_handshake_and_the_full_chain_connects() {
-    let s = TestServer::start().await;
+pub async fn a_missing_intermediate_fails_the_tls_handshake_and_the_full_chain_connects(
+    s: &TestServer,
+) {
     register_ca_device(&s.api(), "dev1").await;
     let root = verified_root(&s.api(), "root").await;
     let intermediate = issued_by(Spec::ca("intermediate"), &root);
     let leaf = issued_by(Spec::device("dev1"), &intermediate);
-    assert_handshake_refused(&s, &[&leaf], "the intermediate was not sent").await;
+    assert_handshake_refused(s, &[&leaf], "the intermediate was not sent").await;
     assert_eq!(
-        connack_with_chain(&s, &[&leaf, &intermediate], "dev1", HOST).await,
+        connack_with_chain(s, &[&leaf, &intermediate], "dev1", HOST).await,
         ConnectReturnCode::Accepted
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_ca_without_completed_proof_of_possession_is_not_trusted() {
-    let s = TestServer::start().await;
+pub async fn a_ca_without_completed_proof_of_possession_is_not_trusted(s: &TestServer) {
     let api = s.api();
     register_ca_device(&api, "dev1").await;
     let root = self_signed(Spec::ca("unproven root"));
     let uploaded = upload(&api, "unproven", &root, false).await;
     assert_eq!(uploaded["properties"]["isVerified"], false);
     let leaf = issued_by(Spec::device("dev1"), &root);
-    assert_handshake_refused(&s, &[&leaf], "the CA is uploaded but not verified").await;
+    assert_handshake_refused(s, &[&leaf], "the CA is uploaded but not verified").await;
     // A code alone proves nothing.
     let coded = post_if_match(
         &api,
@@ -143,15 +137,14 @@ async fn a_ca_without_completed_proof_of_possession_is_not_trusted() {
     )
     .await;
     assert_eq!(coded.status, StatusCode::OK);
-    assert_handshake_refused(&s, &[&leaf], "a code was generated, nothing verified").await;
-    s.stop().await;
+    assert_handshake_refused(s, &[&leaf], "a code was generated, nothing verified").await;
 }
 
-#[tokio::test]
-async fn after_proof_of_possession_a_ca_signed_device_connects_and_its_telemetry_says_x509() {
-    let s = TestServer::start().await;
+pub async fn after_proof_of_possession_a_ca_signed_device_connects_and_its_telemetry_says_x509(
+    s: &TestServer,
+) {
     let api = s.api();
-    register_ca_device(&api, "dev1").await;
+    register_ca_device(&api, "proven-dev").await;
     let root = self_signed(Spec::ca("proven root"));
     let uploaded = upload(&api, "proven", &root, false).await;
     assert_eq!(
@@ -172,11 +165,11 @@ async fn after_proof_of_possession_a_ca_signed_device_connects_and_its_telemetry
     assert_eq!(listed["value"][0]["name"], "proven");
     assert_eq!(listed["value"][0]["properties"]["isVerified"], true);
 
-    let leaf = issued_by(Spec::device("dev1"), &root);
-    let (mut raw, answer) = connect_with_chain(&s, &[&leaf], "dev1", HOST).await;
+    let leaf = issued_by(Spec::device("proven-dev"), &root);
+    let (mut raw, answer) = connect_with_chain(s, &[&leaf], "proven-dev", HOST).await;
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
     raw.publish(
-        "devices/dev1/messages/events/",
+        "devices/proven-dev/messages/events/",
         ferrohub_mqtt::QoS::AtLeastOnce,
         Some(1),
         bytes::Bytes::from_static(b"ca"),
@@ -186,21 +179,18 @@ async fn after_proof_of_possession_a_ca_signed_device_connects_and_its_telemetry
         raw.next().await,
         crate::support::Next::Packet(Packet::PubAck(1))
     );
-    let event = &s.events("dev1", 1).await[0];
+    let event = &s.events("proven-dev", 1).await[0];
     assert_eq!(
         event["systemProperties"]["iothub-connection-auth-method"],
         r#"{"scope":"device","type":"x509Certificate","issuer":"external","acceptingIpFilterRule":null}"#
     );
     assert_eq!(
         event["systemProperties"]["iothub-connection-device-id"],
-        "dev1"
+        "proven-dev"
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_wrong_verification_certificate_is_400_and_the_ca_stays_unverified() {
-    let s = TestServer::start().await;
+pub async fn a_wrong_verification_certificate_is_400_and_the_ca_stays_unverified(s: &TestServer) {
     let api = s.api();
     let root = self_signed(Spec::ca("root"));
     upload(&api, "root", &root, false).await;
@@ -274,13 +264,10 @@ async fn a_wrong_verification_certificate_is_400_and_the_ca_stays_unverified() {
     );
     register_ca_device(&api, "dev1").await;
     let leaf = issued_by(Spec::device("dev1"), &root);
-    assert_handshake_refused(&s, &[&leaf], "the proofs failed").await;
-    s.stop().await;
+    assert_handshake_refused(s, &[&leaf], "the proofs failed").await;
 }
 
-#[tokio::test]
-async fn expired_and_not_yet_valid_leaves_under_a_verified_ca_get_connack_5() {
-    let s = TestServer::start().await;
+pub async fn expired_and_not_yet_valid_leaves_under_a_verified_ca_get_connack_5(s: &TestServer) {
     let root = verified_root(&s.api(), "root").await;
     register_ca_device(&s.api(), "dev1").await;
     for (what, days) in [("expired", (-30, -1)), ("not yet valid", (2, 30))] {
@@ -293,42 +280,36 @@ async fn expired_and_not_yet_valid_leaves_under_a_verified_ca_get_connack_5() {
             &root,
         );
         assert_eq!(
-            connack_with_chain(&s, &[&leaf], "dev1", HOST).await,
+            connack_with_chain(s, &[&leaf], "dev1", HOST).await,
             ConnectReturnCode::NotAuthorized,
             "{what}"
         );
     }
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_leaf_marked_ca_under_a_verified_ca_gets_connack_5() {
-    let s = TestServer::start().await;
+pub async fn a_leaf_marked_ca_under_a_verified_ca_gets_connack_5(s: &TestServer) {
     let root = verified_root(&s.api(), "root").await;
     register_ca_device(&s.api(), "dev1").await;
     let ca_leaf = issued_by(Spec::ca("dev1"), &root);
     assert_eq!(
-        connack_with_chain(&s, &[&ca_leaf], "dev1", HOST).await,
+        connack_with_chain(s, &[&ca_leaf], "dev1", HOST).await,
         ConnectReturnCode::NotAuthorized
     );
     // The same certificate registered by thumbprint is accepted: the thumbprint pins it.
-    crate::x509::register_self_signed(&s, "pinned", &sha1_hex(&ca_leaf.der)).await;
+    crate::x509::register_self_signed(s, "pinned", &sha1_hex(&ca_leaf.der)).await;
     assert_eq!(
-        connack_with_chain(&s, &[&ca_leaf], "pinned", HOST).await,
+        connack_with_chain(s, &[&ca_leaf], "pinned", HOST).await,
         ConnectReturnCode::Accepted
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_common_name_other_than_the_identity_gets_connack_5() {
-    let s = TestServer::start().await;
+pub async fn a_common_name_other_than_the_identity_gets_connack_5(s: &TestServer) {
     let api = s.api();
     let root = verified_root(&api, "root").await;
     register_ca_device(&api, "dev1").await;
     let other = issued_by(Spec::device("dev2"), &root);
     assert_eq!(
-        connack_with_chain(&s, &[&other], "dev1", HOST).await,
+        connack_with_chain(s, &[&other], "dev1", HOST).await,
         ConnectReturnCode::NotAuthorized
     );
 
@@ -342,20 +323,19 @@ async fn a_common_name_other_than_the_identity_gets_connack_5() {
     .unwrap();
     let module_leaf = issued_by(Spec::device("dev1/mod1"), &root);
     assert_eq!(
-        connack_with_chain(&s, &[&module_leaf], "dev1/mod1", HOST).await,
+        connack_with_chain(s, &[&module_leaf], "dev1/mod1", HOST).await,
         ConnectReturnCode::Accepted
     );
     let bare_module_name = issued_by(Spec::device("mod1"), &root);
     assert_eq!(
-        connack_with_chain(&s, &[&bare_module_name], "dev1/mod1", HOST).await,
+        connack_with_chain(s, &[&bare_module_name], "dev1/mod1", HOST).await,
         ConnectReturnCode::NotAuthorized
     );
     let device_leaf = issued_by(Spec::device("dev1"), &root);
     assert_eq!(
-        connack_with_chain(&s, &[&device_leaf], "dev1/mod1", HOST).await,
+        connack_with_chain(s, &[&device_leaf], "dev1/mod1", HOST).await,
         ConnectReturnCode::NotAuthorized
     );
-    s.stop().await;
 }
 
 /// A second hub, `plant2.local`, and an owner client for it.
@@ -377,15 +357,13 @@ async fn second_hub(s: &TestServer) -> ApiClient {
     })
 }
 
-#[tokio::test]
-async fn a_ca_verified_in_one_hub_does_not_vouch_for_another_hubs_devices() {
-    let s = TestServer::start().await;
-    let plant2 = second_hub(&s).await;
+pub async fn a_ca_verified_in_one_hub_does_not_vouch_for_another_hubs_devices(s: &TestServer) {
+    let plant2 = second_hub(s).await;
     let root = verified_root(&s.api(), "default-root").await;
     register_ca_device(&plant2, "dev1").await;
     let leaf = issued_by(Spec::device("dev1"), &root);
     assert_eq!(
-        connack_with_chain(&s, &[&leaf], "dev1", "plant2.local").await,
+        connack_with_chain(s, &[&leaf], "dev1", "plant2.local").await,
         ConnectReturnCode::NotAuthorized
     );
     assert!(
@@ -404,18 +382,15 @@ async fn a_ca_verified_in_one_hub_does_not_vouch_for_another_hubs_devices() {
     upload(&plant2, "same-root", &root, false).await;
     prove_possession(&plant2, "same-root", &root).await;
     assert_eq!(
-        connack_with_chain(&s, &[&leaf], "dev1", "plant2.local").await,
+        connack_with_chain(s, &[&leaf], "dev1", "plant2.local").await,
         ConnectReturnCode::Accepted
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn a_chain_through_cas_verified_in_two_hubs_serves_each_hubs_devices() {
+pub async fn a_chain_through_cas_verified_in_two_hubs_serves_each_hubs_devices(s: &TestServer) {
     // The root is verified in the default hub, the intermediate under it in plant2: one
     // chain, two hubs, each of whose devices connects.
-    let s = TestServer::start().await;
-    let plant2 = second_hub(&s).await;
+    let plant2 = second_hub(s).await;
     let root = verified_root(&s.api(), "root").await;
     let intermediate = issued_by(Spec::ca("plant2 intermediate"), &root);
     upload(&plant2, "intermediate", &intermediate, false).await;
@@ -425,25 +400,22 @@ async fn a_chain_through_cas_verified_in_two_hubs_serves_each_hubs_devices() {
     let leaf_a = issued_by(Spec::device("dev-a"), &intermediate);
     let leaf_b = issued_by(Spec::device("dev-b"), &intermediate);
     assert_eq!(
-        connack_with_chain(&s, &[&leaf_a, &intermediate], "dev-a", HOST).await,
+        connack_with_chain(s, &[&leaf_a, &intermediate], "dev-a", HOST).await,
         ConnectReturnCode::Accepted
     );
     assert_eq!(
-        connack_with_chain(&s, &[&leaf_b, &intermediate], "dev-b", "plant2.local").await,
+        connack_with_chain(s, &[&leaf_b, &intermediate], "dev-b", "plant2.local").await,
         ConnectReturnCode::Accepted
     );
-    s.stop().await;
 }
 
-#[tokio::test]
-async fn deleting_the_ca_makes_new_connections_fail() {
-    let s = TestServer::start().await;
+pub async fn deleting_the_ca_makes_new_connections_fail(s: &TestServer) {
     let api = s.api();
     let root = verified_root(&api, "root").await;
     register_ca_device(&api, "dev1").await;
     let leaf = issued_by(Spec::device("dev1"), &root);
     assert_eq!(
-        connack_with_chain(&s, &[&leaf], "dev1", HOST).await,
+        connack_with_chain(s, &[&leaf], "dev1", HOST).await,
         ConnectReturnCode::Accepted
     );
     let etag = api
@@ -465,23 +437,7 @@ async fn deleting_the_ca_makes_new_connections_fail() {
     .await
     .unwrap();
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    assert_handshake_refused(&s, &[&leaf], "the CA was deleted").await;
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn verified_cas_are_trusted_again_after_a_restart() {
-    let s = TestServer::start().await;
-    let root = verified_root(&s.api(), "root").await;
-    register_ca_device(&s.api(), "dev1").await;
-    let dir = s.stop().await;
-    let s = TestServer::start_in(dir).await;
-    let leaf = issued_by(Spec::device("dev1"), &root);
-    assert_eq!(
-        connack_with_chain(&s, &[&leaf], "dev1", HOST).await,
-        ConnectReturnCode::Accepted
-    );
-    s.stop().await;
+    assert_handshake_refused(s, &[&leaf], "the CA was deleted").await;
 }
 
 /// The IoT Hub error code in an error answer's `Message`.
@@ -494,9 +450,9 @@ fn error_code(r: &ferrohub::client::ApiResponse) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn certificate_operations_answer_404_412_409_400_and_401_with_iot_hub_error_bodies() {
-    let s = TestServer::start().await;
+pub async fn certificate_operations_answer_404_412_409_400_and_401_with_iot_hub_error_bodies(
+    s: &TestServer,
+) {
     let api = s.api();
     for (method, path) in [
         (Method::GET, "/ferrohub/certificates/nope"),
@@ -618,5 +574,19 @@ async fn certificate_operations_answer_404_412_409_400_and_401_with_iot_hub_erro
         .await
         .unwrap();
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    s.stop().await;
 }
+
+standalone!(
+    an_untrusted_chain_fails_the_tls_handshake,
+    a_missing_intermediate_fails_the_tls_handshake_and_the_full_chain_connects,
+    a_ca_without_completed_proof_of_possession_is_not_trusted,
+    after_proof_of_possession_a_ca_signed_device_connects_and_its_telemetry_says_x509,
+    a_wrong_verification_certificate_is_400_and_the_ca_stays_unverified,
+    expired_and_not_yet_valid_leaves_under_a_verified_ca_get_connack_5,
+    a_leaf_marked_ca_under_a_verified_ca_gets_connack_5,
+    a_common_name_other_than_the_identity_gets_connack_5,
+    a_ca_verified_in_one_hub_does_not_vouch_for_another_hubs_devices,
+    a_chain_through_cas_verified_in_two_hubs_serves_each_hubs_devices,
+    deleting_the_ca_makes_new_connections_fail,
+    certificate_operations_answer_404_412_409_400_and_401_with_iot_hub_error_bodies,
+);
