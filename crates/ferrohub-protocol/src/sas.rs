@@ -260,8 +260,20 @@ mod tests {
         let reordered = format!("SharedAccessSignature {}", fields.join("&"));
         let q = SasToken::parse(&reordered).unwrap();
         assert_eq!(
-            (&q.resource_raw, &q.resource, &q.expiry_raw, q.expiry, &q.key_name),
-            (&p.resource_raw, &p.resource, &p.expiry_raw, p.expiry, &p.key_name)
+            (
+                &q.resource_raw,
+                &q.resource,
+                &q.expiry_raw,
+                q.expiry,
+                &q.key_name
+            ),
+            (
+                &p.resource_raw,
+                &p.resource,
+                &p.expiry_raw,
+                p.expiry,
+                &p.key_name
+            )
         );
         assert!(q.is_signed_by(KEY));
         assert_eq!(p.key_name.as_deref(), Some("device"));

@@ -12,24 +12,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferrohub::client::{ApiClient, tls_config};
+use ferrohub::client::ApiClient;
 use ferrohub_mqtt::{ConnectReturnCode, Limits, Packet, Publish, QoS, Subscribe, decode, encode};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hyper::{Method, StatusCode};
-use rustls_pki_types::ServerName;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{HOST, TestServer, connect_from, connect_packet, device_token};
+use crate::support::{HOST, TestServer, connect_packet, device_token};
 
 /// Longest wait for any one operation before it counts as lost.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -472,26 +470,13 @@ impl Reader {
     }
 }
 
-async fn tls_to(s: &TestServer, from: IpAddr, port: u16) -> TlsStream<TcpStream> {
-    let tcp = connect_from(
-        Some(from),
-        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-    )
-    .await
-    .unwrap();
-    TlsConnector::from(tls_config(&s.ca()).unwrap())
-        .connect(ServerName::try_from(HOST).unwrap(), tcp)
-        .await
-        .unwrap()
-}
-
 async fn tls_link(s: &TestServer, from: IpAddr) -> (Writer, Reader) {
-    let (r, w) = tokio::io::split(tls_to(s, from, s.mqtt_addr.port()).await);
+    let (r, w) = tokio::io::split(s.tls_from(Some(from), s.mqtt_addr).await);
     (Writer::Tls(w), Reader::Tls(r, BytesMut::new()))
 }
 
 async fn websocket_link(s: &TestServer, from: IpAddr) -> (Writer, Reader) {
-    let tls = tls_to(s, from, s.https_addr.port()).await;
+    let tls = s.tls_from(Some(from), s.https_addr).await;
     let mut request = format!("wss://{HOST}/$iothub/websocket")
         .into_client_request()
         .unwrap();

@@ -34,14 +34,8 @@ async fn method_request(raw: &mut RawClient) -> (String, String, Bytes) {
 }
 
 async fn answer(raw: &mut RawClient, rid: &str, status: u16, body: &'static [u8]) {
-    raw.publish(
-        format!("$iothub/methods/res/{status}/?$rid={rid}"),
-        QoS::AtLeastOnce,
-        Some(9),
-        Bytes::from_static(body),
-    )
-    .await;
-    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(9)));
+    raw.publish_acked(format!("$iothub/methods/res/{status}/?$rid={rid}"), 9, body)
+        .await;
 }
 
 #[tokio::test]

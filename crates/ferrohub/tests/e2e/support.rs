@@ -329,15 +329,20 @@ impl TestServer {
 
     /// A raw TLS connection to the MQTT port from `ip` (a loopback address).
     pub async fn raw_from(&self, ip: Option<IpAddr>) -> RawClient {
-        let tcp = connect_from(ip, self.mqtt_addr).await.unwrap();
-        let tls = TlsConnector::from(tls_config(&self.ca()).unwrap())
-            .connect(ServerName::try_from(HOST).unwrap(), tcp)
-            .await
-            .unwrap();
         RawClient {
-            tls,
+            tls: self.tls_from(ip, self.mqtt_addr).await,
             buf: BytesMut::new(),
         }
+    }
+
+    /// A TLS session to `addr` (the MQTT or the HTTPS port) from source address `ip`,
+    /// trusting this server's CA and naming `HOST`.
+    pub async fn tls_from(&self, ip: Option<IpAddr>, addr: SocketAddr) -> TlsStream<TcpStream> {
+        let tcp = connect_from(ip, addr).await.unwrap();
+        TlsConnector::from(tls_config(&self.ca()).unwrap())
+            .connect(ServerName::try_from(HOST).unwrap(), tcp)
+            .await
+            .unwrap()
     }
 
     /// How many telemetry messages of `device` (its modules included) the default hub's
@@ -474,6 +479,27 @@ impl RawClient {
             payload,
         }))
         .await;
+    }
+
+    /// A QoS 1 PUBLISH; asserts that its PUBACK is the next packet.
+    pub async fn publish_acked(
+        &mut self,
+        topic: impl Into<String>,
+        packet_id: u16,
+        payload: impl Into<bytes::Bytes>,
+    ) {
+        self.publish(
+            topic,
+            ferrohub_mqtt::QoS::AtLeastOnce,
+            Some(packet_id),
+            payload.into(),
+        )
+        .await;
+        assert_eq!(
+            self.next().await,
+            Next::Packet(Packet::PubAck(packet_id)),
+            "the PUBACK of packet {packet_id}"
+        );
     }
 
     pub async fn send(&mut self, packet: &Packet) {

@@ -156,14 +156,12 @@ async fn module_telemetry_carries_the_module_identity() {
     assert!(
         matches!(raw.next().await, Next::Packet(Packet::ConnAck(a)) if a.code == ferrohub_mqtt::ConnectReturnCode::Accepted)
     );
-    raw.publish(
+    raw.publish_acked(
         "devices/dev1/modules/m1/messages/events/%24.on=out1/",
-        QoS::AtLeastOnce,
-        Some(7),
-        Bytes::from_static(b"m"),
+        7,
+        &b"m"[..],
     )
     .await;
-    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(7)));
     let e = &s.events("dev1", 1).await[0];
     assert_eq!(e["systemProperties"]["iothub-connection-module-id"], "m1");
     assert_eq!(e["systemProperties"]["iothub-outputname"], "out1");
@@ -186,14 +184,8 @@ async fn a_message_over_256_kb_closes_the_connection_and_is_not_stored() {
     assert_eq!(raw.next_within(Duration::from_secs(2)).await, Next::Closed);
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    raw.publish(
-        "devices/dev1/messages/events/marker=1",
-        QoS::AtLeastOnce,
-        Some(2),
-        Bytes::from_static(b"small"),
-    )
-    .await;
-    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(2)));
+    raw.publish_acked("devices/dev1/messages/events/marker=1", 2, &b"small"[..])
+        .await;
     let events = s.events("dev1", 1).await;
     assert_eq!(
         events[0]["properties"]["marker"], "1",
@@ -208,14 +200,8 @@ async fn telemetry_and_devices_survive_a_restart() {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    raw.publish(
-        "devices/dev1/messages/events/n=1",
-        QoS::AtLeastOnce,
-        Some(1),
-        Bytes::from_static(b"before"),
-    )
-    .await;
-    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(1)));
+    raw.publish_acked("devices/dev1/messages/events/n=1", 1, &b"before"[..])
+        .await;
     drop(raw);
     let dir = s.stop().await;
     let s = TestServer::start_in(dir).await;
@@ -249,14 +235,12 @@ async fn consumer_group_checkpoints_let_a_reader_resume() {
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
     for pid in 1..=2u16 {
-        raw.publish(
+        raw.publish_acked(
             format!("devices/dev1/messages/events/n={pid}"),
-            QoS::AtLeastOnce,
-            Some(pid),
-            Bytes::from_static(b"x"),
+            pid,
+            &b"x"[..],
         )
         .await;
-        assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(pid)));
     }
     let first = &s.events("dev1", 1).await[0];
     let partition = first["partition"].as_u64().unwrap();
@@ -377,25 +361,14 @@ async fn a_stream_until_now_ends_after_what_the_log_held() {
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
-    let mut publish = async |id: u16| {
-        raw.publish(
-            "devices/dev1/messages/events/",
-            ferrohub_mqtt::QoS::AtLeastOnce,
-            Some(id),
-            bytes::Bytes::from_static(b"x"),
-        )
-        .await;
-        assert_eq!(
-            raw.next().await,
-            crate::support::Next::Packet(ferrohub_mqtt::Packet::PubAck(id))
-        );
-    };
     for id in 1..=3 {
-        publish(id).await;
+        raw.publish_acked("devices/dev1/messages/events/", id, &b"x"[..])
+            .await;
     }
     // `telemetry_count` collects the whole body, so it returns only because the stream ends.
     assert_eq!(s.telemetry_count("dev1").await, 3);
-    publish(4).await;
+    raw.publish_acked("devices/dev1/messages/events/", 4, &b"x"[..])
+        .await;
     assert_eq!(s.telemetry_count("dev1").await, 4);
     assert_eq!(s.telemetry_count("someone-else").await, 0);
     let r = s

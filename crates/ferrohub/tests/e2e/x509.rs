@@ -1,6 +1,6 @@
 //! Hostile group C11 and X.509 (self-signed, thumbprint) device authentication.
 
-use ferrohub_mqtt::{ConnectReturnCode, Packet};
+use ferrohub_mqtt::ConnectReturnCode;
 use hyper::Method;
 use serde_json::json;
 
@@ -51,16 +51,8 @@ pub async fn a_self_signed_device_connects_with_the_registered_thumbprint(s: &Te
     register_self_signed(s, "x509dev", &thumb).await;
     let (mut raw, answer) = connect_with_cert(s, &cert, "x509dev", None).await;
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-    raw.send(&Packet::Publish(ferrohub_mqtt::Publish {
-        dup: false,
-        qos: ferrohub_mqtt::QoS::AtLeastOnce,
-        retain: false,
-        topic: "devices/x509dev/messages/events/".into(),
-        packet_id: Some(1),
-        payload: bytes::Bytes::from_static(b"cert"),
-    }))
-    .await;
-    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(1)));
+    raw.publish_acked("devices/x509dev/messages/events/", 1, &b"cert"[..])
+        .await;
     let e = &s.events("x509dev", 1).await[0];
     assert!(
         e["systemProperties"]["iothub-connection-auth-method"]

@@ -5,7 +5,7 @@
 //! `unknown_ca` alert; trusted chains with something wrong in the leaf get CONNACK 5.
 
 use ferrohub::client::{ApiClient, collect};
-use ferrohub_mqtt::{ConnectReturnCode, Packet};
+use ferrohub_mqtt::ConnectReturnCode;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -168,17 +168,8 @@ pub async fn after_proof_of_possession_a_ca_signed_device_connects_and_its_telem
     let leaf = issued_by(Spec::device("proven-dev"), &root);
     let (mut raw, answer) = connect_with_chain(s, &[&leaf], "proven-dev", HOST).await;
     assert_eq!(code(&answer), ConnectReturnCode::Accepted);
-    raw.publish(
-        "devices/proven-dev/messages/events/",
-        ferrohub_mqtt::QoS::AtLeastOnce,
-        Some(1),
-        bytes::Bytes::from_static(b"ca"),
-    )
-    .await;
-    assert_eq!(
-        raw.next().await,
-        crate::support::Next::Packet(Packet::PubAck(1))
-    );
+    raw.publish_acked("devices/proven-dev/messages/events/", 1, &b"ca"[..])
+        .await;
     let event = &s.events("proven-dev", 1).await[0];
     assert_eq!(
         event["systemProperties"]["iothub-connection-auth-method"],
