@@ -29,6 +29,7 @@ mod replay;
 mod retention;
 mod routing;
 mod segment;
+mod writeback;
 mod writer;
 
 pub use api::TelemetryLog;
