@@ -113,7 +113,7 @@ impl ApiClient {
     }
 
     /// Like `send`, with extra headers (such as `If-Match`, or a `Host` other than the
-    /// hub's host name).
+    /// hub's host name, or an `Authorization` other than the connection string's token).
     pub async fn send_with_headers(
         &self,
         method: Method,
@@ -173,12 +173,17 @@ impl ApiClient {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(conn);
         let separator = if path.contains('?') { '&' } else { '?' };
+        let own_token = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{path}{separator}api-version=2021-04-12"))
             .header("host", host)
-            .header("authorization", self.token()?)
             .header("content-type", "application/json");
+        if !own_token {
+            request = request.header("authorization", self.token()?);
+        }
         for (name, value) in headers
             .iter()
             .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))

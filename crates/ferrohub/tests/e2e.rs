@@ -53,6 +53,8 @@ mod registry;
 mod routing;
 #[path = "e2e/telemetry.rs"]
 mod telemetry;
+#[path = "e2e/tls_policy.rs"]
+mod tls_policy;
 #[path = "e2e/twins.rs"]
 mod twins;
 #[path = "e2e/websocket.rs"]

@@ -4,7 +4,7 @@ use ferrohub::client::segment;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{TestServer, device_token};
 
 #[tokio::test]
 async fn device_create_read_update_delete_follow_iot_hub_status_codes() {
@@ -299,6 +299,100 @@ async fn a_read_only_policy_cannot_write_and_a_bad_signature_is_refused() {
             .unwrap()
             .starts_with("ErrorCode:IotHubUnauthorizedAccess;")
     );
+    s.stop().await;
+}
+
+/// Hostile H4: a device's own credentials open no service operation, neither its SAS
+/// token (`sr` naming the device, no policy) nor a token of the `device` policy
+/// (DeviceConnect only).
+#[tokio::test]
+async fn device_credentials_are_refused_by_the_service_api() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let token = device_token("dev1", &key, 3600);
+    let api = s.api();
+    let device_policy = s.api_as(s.policy("device"));
+    let attempts = [
+        (Method::GET, "/devices/dev1", None),
+        (Method::PUT, "/devices/dev2", Some(json!({}))),
+        (Method::DELETE, "/devices/dev1", None),
+        (Method::GET, "/twins/dev1", None),
+        (
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"tags": {"a": 1}})),
+        ),
+        (
+            Method::POST,
+            "/twins/dev1/methods",
+            Some(json!({"methodName": "m", "responseTimeoutInSeconds": 5})),
+        ),
+        (Method::GET, "/statistics/devices", None),
+    ];
+    for (method, path, body) in attempts {
+        let with_device_token = api
+            .send_with_headers(
+                method.clone(),
+                path,
+                body.clone(),
+                &[("authorization", token.clone())],
+            )
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(
+            with_device_token,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with the device's token"
+        );
+        let with_device_policy = device_policy.call(method.clone(), path, body).await;
+        assert_eq!(
+            with_device_policy.unwrap().status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with the device policy"
+        );
+    }
+    // Nothing changed: the device is still there, dev2 was not created, no tags.
+    let twin = api.call_ok(Method::GET, "/twins/dev1", None).await.unwrap();
+    assert_eq!(twin.json().unwrap()["tags"], json!({}));
+    assert_eq!(
+        api.call(Method::GET, "/devices/dev2", None)
+            .await
+            .unwrap()
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}
+
+/// Hostile H5 on every identity route: an encoded `/`, `+` or `#` in an id is 400, a
+/// double-encoded `/` is decoded once only (an id holding `%2F`, not found: 404), and an
+/// overlong id is 400.
+#[tokio::test]
+async fn hostile_ids_in_every_identity_route_are_4xx() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    let api = s.api();
+    let long = "x".repeat(200);
+    for route in [
+        "/devices/{}",
+        "/twins/{}",
+        "/devices/{}/modules/m1",
+        "/devices/dev1/modules/{}",
+        "/twins/dev1/modules/{}",
+    ] {
+        for (id, status) in [
+            ("..%2Fetc", StatusCode::BAD_REQUEST),
+            ("a%2Bb", StatusCode::BAD_REQUEST),
+            ("a%23b", StatusCode::BAD_REQUEST),
+            (long.as_str(), StatusCode::BAD_REQUEST),
+            ("..%252Fetc", StatusCode::NOT_FOUND),
+        ] {
+            let path = route.replace("{}", id);
+            let r = api.call(Method::GET, &path, None).await.unwrap();
+            assert_eq!(r.status, status, "GET {path}");
+        }
+    }
     s.stop().await;
 }
 

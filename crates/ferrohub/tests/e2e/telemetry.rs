@@ -384,3 +384,84 @@ async fn a_stream_until_now_ends_after_what_the_log_held() {
     );
     s.stop().await;
 }
+
+/// Hostile D4 end to end: naming another device in `$.to` or `$.cdid` still sends as the
+/// authenticated device; a bag with bad %-encoding or thousands of properties closes the
+/// connection without a PUBACK, and nothing of it is stored.
+#[tokio::test]
+async fn forged_targets_send_as_oneself_and_malformed_bags_close_with_nothing_stored() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    s.create_device("victim").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.publish_acked(
+        "devices/dev1/messages/events/%24.to=%2Fdevices%2Fvictim%2Fmessages%2Fevents&%24.cdid=victim",
+        1,
+        &b"mine"[..],
+    )
+    .await;
+    let e = &s.events("dev1", 1).await[0];
+    assert_eq!(e["systemProperties"]["iothub-connection-device-id"], "dev1");
+    assert_eq!(s.telemetry_count("victim").await, 0);
+
+    let thousands = (0..5_000)
+        .map(|i| format!("k{i}=v"))
+        .collect::<Vec<_>>()
+        .join("&");
+    for bag in ["bad=%zz", "%ff%fe=x", "k=%e2%28%a1", thousands.as_str()] {
+        let mut raw = s.raw().await;
+        raw.connect_as("dev1", &key).await;
+        raw.publish(
+            format!("devices/dev1/messages/events/{bag}"),
+            QoS::AtLeastOnce,
+            Some(2),
+            Bytes::from_static(b"x"),
+        )
+        .await;
+        assert_eq!(
+            raw.next_within(Duration::from_secs(2)).await,
+            Next::Closed,
+            "{:.40}",
+            bag
+        );
+    }
+    assert_eq!(s.telemetry_count("dev1").await, 1, "only the first message");
+    s.stop().await;
+}
+
+/// Hostile G5: a device whose PUBACK was lost resends the PUBLISH with DUP = 1, after
+/// reconnecting or on the same connection before reading the first PUBACK. Every copy is
+/// acknowledged and stored (at least once, as QoS 1 allows), so nothing is lost.
+#[tokio::test]
+async fn a_publish_resent_with_dup_is_acknowledged_and_stored() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let publish = |dup| {
+        Packet::Publish(Publish {
+            dup,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: "devices/dev1/messages/events/n=1".into(),
+            packet_id: Some(5),
+            payload: Bytes::from_static(b"once"),
+        })
+    };
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&publish(false)).await;
+    // The connection is lost before its PUBACK is read.
+    drop(raw);
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.send(&publish(true)).await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(5)));
+    raw.send(&publish(false)).await;
+    raw.send(&publish(true)).await;
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(5)));
+    assert_eq!(raw.next().await, Next::Packet(Packet::PubAck(5)));
+    // The copy sent before the drop may or may not have been read by the server.
+    let stored = s.telemetry_count("dev1").await;
+    assert!((3..=4).contains(&stored), "{stored} copies stored");
+    s.stop().await;
+}

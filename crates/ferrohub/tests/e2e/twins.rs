@@ -375,3 +375,55 @@ async fn ten_thousand_pipelined_twin_gets_are_all_answered_without_harm() {
     s.raw().await.connect_as("dev2", &other).await;
     s.stop().await;
 }
+
+/// Hostile E4 at scale: a patch that is nothing but `[` is refused with 400 and no stack
+/// overflow, over MQTT (200 KB, under the 256 KB packet limit) and over REST (1 MB); the
+/// twin is unchanged and the device's connection goes on.
+#[tokio::test]
+async fn a_patch_of_nothing_but_brackets_is_refused_without_harm() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe(&mut raw, &["$iothub/twin/res/#"]).await;
+    let brackets = vec![b'['; 200 * 1024];
+    publish(
+        &mut raw,
+        "$iothub/twin/PATCH/properties/reported/?$rid=deep",
+        &brackets,
+    )
+    .await;
+    assert_eq!(
+        next_publish(&mut raw).await.topic,
+        "$iothub/twin/res/400/?$rid=deep"
+    );
+    let api = s.api();
+    let status = api
+        .send_raw(
+            Method::PATCH,
+            "/twins/dev1",
+            Bytes::from(vec![b'['; 1024 * 1024]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let twin = api
+        .call_ok(Method::GET, "/twins/dev1", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(twin["tags"], json!({}));
+    assert_eq!(twin["properties"]["reported"]["$version"], 1);
+    publish(
+        &mut raw,
+        "$iothub/twin/PATCH/properties/reported/?$rid=ok",
+        br#"{"fine":true}"#,
+    )
+    .await;
+    assert_eq!(
+        next_publish(&mut raw).await.topic.split("/?").next(),
+        Some("$iothub/twin/res/204")
+    );
+    s.stop().await;
+}
