@@ -7,7 +7,9 @@ use ferrohub_mqtt::{Packet, QoS, Subscribe};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Next, RawClient, TestServer, connect_adjusted, connect_packet, device_token};
+use crate::support::{
+    Next, RawClient, TestServer, connect_adjusted, connect_packet, device_token, get_status,
+};
 
 async fn subscribe_c2d(raw: &mut RawClient, device: &str) {
     raw.send(&Packet::Subscribe(Subscribe {
@@ -309,10 +311,7 @@ async fn positive_acks_produce_success_feedback_that_can_be_completed() {
     assert_eq!(records[0]["deviceId"], "dev1");
     let lock = batch.etag().unwrap();
     assert_eq!(
-        api.call(Method::GET, "/messages/serviceBound/feedback", None)
-            .await
-            .unwrap()
-            .status,
+        get_status(&api, "/messages/serviceBound/feedback").await,
         StatusCode::NO_CONTENT,
         "a locked batch is not handed out twice"
     );

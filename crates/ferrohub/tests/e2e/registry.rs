@@ -4,7 +4,7 @@ use ferrohub::client::segment;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, device_token};
+use crate::support::{TestServer, device_token, get_status};
 
 #[tokio::test]
 async fn device_create_read_update_delete_follow_iot_hub_status_codes() {
@@ -192,20 +192,14 @@ async fn modules_are_created_listed_and_deleted_under_their_device() {
         .await
         .unwrap();
     assert_eq!(
-        api.call(Method::GET, "/devices/dev1/modules/m1", None)
-            .await
-            .unwrap()
-            .status,
+        get_status(&api, "/devices/dev1/modules/m1").await,
         StatusCode::NOT_FOUND
     );
     api.call_ok(Method::DELETE, "/devices/dev1", None)
         .await
         .unwrap();
     assert_eq!(
-        api.call(Method::GET, "/devices/dev1/modules/m2", None)
-            .await
-            .unwrap()
-            .status,
+        get_status(&api, "/devices/dev1/modules/m2").await,
         StatusCode::NOT_FOUND
     );
     s.stop().await;
@@ -268,21 +262,10 @@ async fn a_read_only_policy_cannot_write_and_a_bad_signature_is_refused() {
         .await
         .unwrap();
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        reader
-            .call(Method::GET, "/devices", None)
-            .await
-            .unwrap()
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&reader, "/devices").await, StatusCode::OK);
     let service = s.api_as(s.policy("service"));
     assert_eq!(
-        service
-            .call(Method::GET, "/devices", None)
-            .await
-            .unwrap()
-            .status,
+        get_status(&service, "/devices").await,
         StatusCode::UNAUTHORIZED
     );
     let mut forged = s.owner.clone();
@@ -356,10 +339,7 @@ async fn device_credentials_are_refused_by_the_service_api() {
     let twin = api.call_ok(Method::GET, "/twins/dev1", None).await.unwrap();
     assert_eq!(twin.json().unwrap()["tags"], json!({}));
     assert_eq!(
-        api.call(Method::GET, "/devices/dev2", None)
-            .await
-            .unwrap()
-            .status,
+        get_status(&api, "/devices/dev2").await,
         StatusCode::NOT_FOUND
     );
     s.stop().await;
@@ -450,10 +430,7 @@ async fn hostile_paths_and_bodies_get_4xx_not_5xx() {
 async fn health_metrics_and_openapi_are_served() {
     let s = TestServer::start().await;
     let api = s.api();
-    assert_eq!(
-        api.call(Method::GET, "/health", None).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(get_status(&api, "/health").await, StatusCode::OK);
     let doc = api
         .call_ok(Method::GET, "/openapi.json", None)
         .await

@@ -562,6 +562,11 @@ impl RawClient {
     }
 }
 
+/// The status of a GET of `path` (the body is read and dropped).
+pub async fn get_status(api: &ApiClient, path: &str) -> hyper::StatusCode {
+    api.call(Method::GET, path, None).await.unwrap().status
+}
+
 /// A rumqttc client connected as a device over TLS.
 pub fn rumqttc_device(
     server: &TestServer,

@@ -30,6 +30,15 @@ async fn publish(raw: &mut RawClient, topic: &str, body: &[u8]) {
     .await;
 }
 
+/// A new device `id`, connected and subscribed to its twin responses.
+async fn twin_client(s: &TestServer, id: &str) -> RawClient {
+    let key = s.create_device(id).await;
+    let mut raw = s.raw().await;
+    raw.connect_as(id, &key).await;
+    subscribe(&mut raw, &["$iothub/twin/res/#"]).await;
+    raw
+}
+
 /// The next PUBLISH from the server, skipping the PUBACK of our own request.
 async fn next_publish(raw: &mut RawClient) -> Publish {
     loop {
@@ -44,10 +53,7 @@ async fn next_publish(raw: &mut RawClient) -> Publish {
 #[tokio::test]
 async fn a_device_reads_its_twin_and_patches_reported_properties() {
     let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    subscribe(&mut raw, &["$iothub/twin/res/#"]).await;
+    let mut raw = twin_client(&s, "dev1").await;
 
     publish(&mut raw, "$iothub/twin/GET/?$rid=r1", b" ").await;
     let res = next_publish(&mut raw).await;
@@ -106,10 +112,7 @@ async fn a_device_reads_its_twin_and_patches_reported_properties() {
 #[tokio::test]
 async fn invalid_reported_patches_get_a_400_with_a_json_error_code() {
     let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    subscribe(&mut raw, &["$iothub/twin/res/#"]).await;
+    let mut raw = twin_client(&s, "dev1").await;
     for (rid, body) in [
         ("a", &b"not json"[..]),
         ("b", br#"{"a.b":1}"#),
@@ -341,10 +344,7 @@ async fn a_new_twins_etag_is_stable_so_read_then_conditional_update_works() {
 #[tokio::test]
 async fn ten_thousand_pipelined_twin_gets_are_all_answered_without_harm() {
     let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    subscribe(&mut raw, &["$iothub/twin/res/#"]).await;
+    let mut raw = twin_client(&s, "dev1").await;
     let mut batch = bytes::BytesMut::new();
     for i in 0..10_000 {
         ferrohub_mqtt::encode(
@@ -382,10 +382,7 @@ async fn ten_thousand_pipelined_twin_gets_are_all_answered_without_harm() {
 #[tokio::test]
 async fn a_patch_of_nothing_but_brackets_is_refused_without_harm() {
     let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    subscribe(&mut raw, &["$iothub/twin/res/#"]).await;
+    let mut raw = twin_client(&s, "dev1").await;
     let brackets = vec![b'['; 200 * 1024];
     publish(
         &mut raw,

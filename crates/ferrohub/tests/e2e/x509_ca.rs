@@ -13,7 +13,7 @@ use crate::certs::{
     Issued, Spec, assert_handshake_refused, code, connack_with_chain, connect_with_chain,
     issued_by, self_signed, sha1_hex,
 };
-use crate::support::{HOST, TestServer};
+use crate::support::{HOST, TestServer, get_status};
 
 /// Uploads `ca` as `name`; returns the certificate description.
 async fn upload(api: &ApiClient, name: &str, ca: &Issued, verified: bool) -> Value {
@@ -553,11 +553,7 @@ pub async fn certificate_operations_answer_404_412_409_400_and_401_with_iot_hub_
 
     let reader = s.api_as(s.policy("registryRead"));
     assert_eq!(
-        reader
-            .call(Method::GET, "/ferrohub/certificates", None)
-            .await
-            .unwrap()
-            .status,
+        get_status(&reader, "/ferrohub/certificates").await,
         StatusCode::OK
     );
     let refused = reader
