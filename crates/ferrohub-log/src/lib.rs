@@ -15,6 +15,7 @@
 
 mod api;
 mod append_future;
+mod check;
 mod checkpoints;
 mod config;
 mod error;
@@ -34,6 +35,7 @@ mod writer;
 
 pub use api::TelemetryLog;
 pub use append_future::AppendFuture;
+pub use check::{PartitionReport, check};
 pub use checkpoints::DEFAULT_CONSUMER_GROUP;
 pub use config::LogConfig;
 pub use error::LogError;

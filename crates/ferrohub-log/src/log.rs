@@ -75,7 +75,7 @@ impl std::fmt::Debug for SegmentLog {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -91,7 +91,9 @@ fn lock_dir(dir: &Path) -> Result<File, LogError> {
 
 /// Refuses to reopen a log with a different partition count (devices would be routed to
 /// other partitions than their history); records the count on first open.
-fn check_layout(dir: &Path, partitions: u32, fsync: bool) -> Result<(), LogError> {
+/// The partition count recorded in the log's layout file; `None` if there is none (not a
+/// log directory, or one never opened).
+pub(crate) fn recorded_partitions(dir: &Path) -> Result<Option<u32>, LogError> {
     let path = dir.join(LAYOUT_FILE);
     match fs::read(&path) {
         Ok(bytes) => {
@@ -103,25 +105,30 @@ fn check_layout(dir: &Path, partitions: u32, fsync: bool) -> Result<(), LogError
                     format!("unsupported log format {}", layout.format),
                 ));
             }
-            if layout.partitions != partitions {
-                return Err(LogError::PartitionCountMismatch {
-                    on_disk: layout.partitions,
-                    configured: partitions,
-                });
-            }
-            Ok(())
+            Ok(Some(layout.partitions))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn check_layout(dir: &Path, partitions: u32, fsync: bool) -> Result<(), LogError> {
+    match recorded_partitions(dir)? {
+        Some(on_disk) if on_disk != partitions => Err(LogError::PartitionCountMismatch {
+            on_disk,
+            configured: partitions,
+        }),
+        Some(_) => Ok(()),
+        None => {
             let layout = Layout {
                 format: LAYOUT_FORMAT,
                 partitions,
             };
             let json = serde_json::to_vec_pretty(&layout)
                 .map_err(|e| LogError::Io(std::io::Error::other(e)))?;
-            fsutil::write_atomic(&path, &json, fsync)?;
+            fsutil::write_atomic(&dir.join(LAYOUT_FILE), &json, fsync)?;
             Ok(())
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -143,7 +150,7 @@ fn open_journal(
     Ok(journal)
 }
 
-fn partition_dir(dir: &Path, partition: u32) -> PathBuf {
+pub(crate) fn partition_dir(dir: &Path, partition: u32) -> PathBuf {
     dir.join("partitions").join(partition.to_string())
 }
 

@@ -7,7 +7,7 @@
 //! a bad header, or a gap between segments is reported as `LogError::Corrupt`.
 
 use std::fs::{self, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::LogError;
 use crate::fsutil;
@@ -21,9 +21,23 @@ pub(crate) struct Recovered {
     pub last_time: i64,
 }
 
-pub(crate) fn recover_partition(dir: &Path, fsync: bool) -> Result<Recovered, LogError> {
-    fs::create_dir_all(dir)?;
+/// A partition's segments as found on disk, judged but not changed.
+pub(crate) struct Inspected {
+    /// Every segment, the last one up to its last whole record.
+    pub segments: Vec<SegmentMeta>,
+    /// Bytes after the last whole record of the last segment (a write cut by a crash), and
+    /// why they are not a record.
+    pub torn_tail: Option<(u64, String)>,
+    /// Segment files whose creation crashed before their rename (they never held records).
+    pub unfinished: Vec<PathBuf>,
+}
+
+/// Reads a partition's segments and checks them: records, sequence and offset continuity
+/// between segments. Damage anywhere but at the end of the last segment is
+/// `LogError::Corrupt`. Changes nothing.
+pub(crate) fn inspect_partition(dir: &Path) -> Result<Inspected, LogError> {
     let mut bases = Vec::new();
+    let mut unfinished = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -31,18 +45,17 @@ pub(crate) fn recover_partition(dir: &Path, fsync: bool) -> Result<Recovered, Lo
         if let Some(base) = segment::parse_file_name(name) {
             bases.push(base);
         } else if name.ends_with(segment::TEMP_SUFFIX) {
-            // A segment creation that crashed before its rename: it never held records.
-            fs::remove_file(entry.path())?;
+            unfinished.push(entry.path());
         }
     }
     bases.sort_unstable();
 
     let mut segments: Vec<SegmentMeta> = Vec::with_capacity(bases.len().max(1));
+    let mut torn_tail = None;
     let count = bases.len();
     for (i, base) in bases.into_iter().enumerate() {
         let path = dir.join(segment::file_name(base));
         let scan = segment::scan(&path, base)?;
-        let is_last = i + 1 == count;
         if let Some(prev) = segments.last() {
             if scan.meta.base_seq != prev.end_seq() {
                 return Err(LogError::corrupt(
@@ -62,7 +75,7 @@ pub(crate) fn recover_partition(dir: &Path, fsync: bool) -> Result<Recovered, Lo
             }
         }
         if let Some(why) = &scan.invalid_tail {
-            if !is_last {
+            if i + 1 != count {
                 return Err(LogError::corrupt(
                     &path,
                     format!(
@@ -71,21 +84,40 @@ pub(crate) fn recover_partition(dir: &Path, fsync: bool) -> Result<Recovered, Lo
                     ),
                 ));
             }
-            let dropped = scan.file_len - scan.meta.len;
-            tracing::warn!(
-                path = %path.display(),
-                dropped_bytes = dropped,
-                kept_records = scan.meta.records,
-                reason = %why,
-                "truncating torn tail of telemetry segment"
-            );
-            let file = OpenOptions::new().write(true).open(&path)?;
-            file.set_len(scan.meta.len)?;
-            if fsync {
-                file.sync_all()?;
-            }
+            torn_tail = Some((scan.file_len - scan.meta.len, why.to_string()));
         }
         segments.push(scan.meta);
+    }
+    Ok(Inspected {
+        segments,
+        torn_tail,
+        unfinished,
+    })
+}
+
+pub(crate) fn recover_partition(dir: &Path, fsync: bool) -> Result<Recovered, LogError> {
+    fs::create_dir_all(dir)?;
+    let Inspected {
+        mut segments,
+        torn_tail,
+        unfinished,
+    } = inspect_partition(dir)?;
+    for path in unfinished {
+        fs::remove_file(path)?;
+    }
+    if let (Some((dropped, why)), Some(last)) = (torn_tail, segments.last()) {
+        tracing::warn!(
+            path = %last.path.display(),
+            dropped_bytes = dropped,
+            kept_records = last.records,
+            reason = %why,
+            "truncating torn tail of telemetry segment"
+        );
+        let file = OpenOptions::new().write(true).open(&last.path)?;
+        file.set_len(last.len)?;
+        if fsync {
+            file.sync_all()?;
+        }
     }
 
     if segments.is_empty() {

@@ -9,6 +9,7 @@ mod catalog;
 mod connection;
 mod errors;
 mod feedback;
+mod integrity;
 mod keys;
 mod migrations;
 mod registry;
@@ -16,5 +17,6 @@ mod sessions;
 mod store;
 mod twins;
 
+pub use integrity::integrity_problems;
 pub use migrations::SCHEMA_VERSION;
 pub use store::SqliteStore;

@@ -72,6 +72,9 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         page_size: usize,
     },
+    /// Check the data directory (database and telemetry logs) without changing it; run it
+    /// with the server stopped, e.g. after a crash.
+    Check,
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -1,8 +1,9 @@
 //! The CLI commands. Service commands are typed clients of the REST API; only `serve`,
-//! `hub connection-string` and `config default` work on the data directory itself.
+//! `hub connection-string`, `check` and `config default` work on the data directory itself.
 
 pub mod c2d;
 pub mod ca;
+pub mod check;
 pub mod context;
 pub mod device;
 pub mod hub;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Twin(cmd) => twin::run(&ctx, cmd).await,
         Command::C2d(cmd) => c2d::run(&ctx, cmd).await,
         Command::Query { query, page_size } => query::run(&ctx, &query, page_size).await,
+        Command::Check => check::run(&ctx),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", crate::config::EXAMPLE);
             Ok(())

@@ -307,3 +307,47 @@ fn stop_and_read_stderr(child: &mut std::process::Child) -> String {
     }
     err
 }
+
+/// `ferrohub check`: refuses while a server runs, finds a data directory sound after the
+/// server is gone (kill -9 included), and names the file when a segment is damaged.
+#[test]
+fn check_refuses_a_running_server_passes_a_sound_directory_and_names_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut server = start(d);
+    let running = cli(d, &["check"]);
+    assert!(!running.status.success());
+    let err = String::from_utf8_lossy(&running.stderr);
+    assert!(err.contains("running ferrohub"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let report = ok(cli(d, &["check"]));
+    assert!(report.contains("ferrohub.db: ok"), "{report}");
+    assert!(
+        report.contains("0 messages in 4 segments over 4 partitions: ok"),
+        "{report}"
+    );
+
+    let segment = std::fs::read_dir(d.join("telemetry"))
+        .unwrap()
+        .map(|hub| hub.unwrap().path().join("partitions").join("0"))
+        .flat_map(|partition| std::fs::read_dir(partition).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[..8].fill(0);
+    std::fs::write(&segment, &bytes).unwrap();
+    let damaged = cli(d, &["check"]);
+    assert!(!damaged.status.success());
+    let report = String::from_utf8_lossy(&damaged.stdout);
+    let name = segment.file_name().unwrap().to_string_lossy();
+    assert!(report.contains(name.as_ref()), "{report}");
+    let err = String::from_utf8_lossy(&damaged.stderr);
+    assert!(
+        err.contains("damage found in the telemetry of hub"),
+        "{err}"
+    );
+}

@@ -25,7 +25,7 @@ use tokio_rustls::TlsConnector;
 #[path = "binary/support.rs"]
 mod support;
 
-use support::{owner, start, start_with_file_size_limit};
+use support::{cli, owner, start, start_with_file_size_limit};
 
 const DEVICES: usize = 4;
 const WINDOW: usize = 8;
@@ -259,6 +259,14 @@ async fn every_acknowledged_message_survives_kill_9() {
         for p in publishers {
             p.await.unwrap();
         }
+        // F4: what the kill left is sound (a torn tail at most) before anything repairs it.
+        let check = cli(dir.path(), &["check"]);
+        assert!(
+            check.status.success(),
+            "cycle {cycle}: `ferrohub check` after kill -9: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
         server = start(dir.path());
         let client = api(dir.path(), server.https_port).await;
         assert_all_stored_once(&client, &acked, &format!("after kill -9 in cycle {cycle}")).await;
