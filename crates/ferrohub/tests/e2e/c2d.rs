@@ -425,3 +425,53 @@ async fn a_subscriber_that_never_reads_gets_a_bounded_window_is_dropped_and_keep
     );
     s.stop().await;
 }
+
+/// Hostile D9, disabled variant: a device disabled while its persistent session holds a
+/// C2D subscription and a queued message gets CONNACK 3 and nothing else. Enabled again, it
+/// finds its session and the message: disabling blocks a device, it erases nothing.
+#[tokio::test]
+async fn a_disabled_device_with_a_persistent_session_gets_nothing_until_enabled() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut raw, "dev1").await;
+    raw.send(&Packet::Disconnect).await;
+    assert_eq!(raw.next().await, Next::Closed);
+    send(&s, "dev1", json!({"body": "kept", "messageId": "m-kept"})).await;
+    let set_status = async |status: &str| {
+        s.api()
+            .send_with_headers(
+                Method::PUT,
+                "/devices/dev1",
+                Some(json!({"status": status})),
+                &[("if-match", "*".into())],
+            )
+            .await
+            .unwrap();
+    };
+    set_status("disabled").await;
+    let mut refused = s.raw().await;
+    refused
+        .send(&connect_packet(
+            "dev1",
+            Some(device_token("dev1", &key, 60)),
+        ))
+        .await;
+    assert!(matches!(
+        refused.next().await,
+        Next::Packet(Packet::ConnAck(a)) if a.code == ferrohub_mqtt::ConnectReturnCode::ServerUnavailable
+    ));
+    assert_eq!(
+        refused.next_within(Duration::from_secs(1)).await,
+        Next::Closed,
+        "closed after CONNACK 3, with no message"
+    );
+
+    set_status("enabled").await;
+    let mut back = s.raw().await;
+    back.connect_expecting_session("dev1", &key, true).await;
+    let p = delivery(&mut back).await;
+    assert_eq!(&p.payload[..], b"kept");
+    s.stop().await;
+}
