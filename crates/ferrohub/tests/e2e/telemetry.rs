@@ -465,3 +465,50 @@ async fn a_publish_resent_with_dup_is_acknowledged_and_stored() {
     assert!((3..=4).contains(&stored), "{stored} copies stored");
     s.stop().await;
 }
+
+/// Hostile D8: ids with IoT Hub's special characters work over MQTT exactly as written:
+/// the SAS `sr` (URL-encoded as the SDKs do), the CONNECT user name, the telemetry topic and
+/// the C2D subscription all name the raw id, and the message is stored under it. Ids with
+/// `+`, `#` or `/` cannot be created.
+#[tokio::test]
+async fn ids_with_special_characters_connect_publish_and_subscribe_as_written() {
+    let s = TestServer::start().await;
+    for id in ["x?y", "$x", "a%2Fb", "it's(1)!*=@,:"] {
+        let key = s.create_device(id).await;
+        let mut raw = s.raw().await;
+        raw.connect_as(id, &key).await;
+        raw.publish_acked(format!("devices/{id}/messages/events/k=v"), 1, &b"x"[..])
+            .await;
+        raw.send(&Packet::Subscribe(ferrohub_mqtt::Subscribe {
+            packet_id: 2,
+            filters: vec![(
+                format!("devices/{id}/messages/devicebound/#"),
+                QoS::AtLeastOnce,
+            )],
+        }))
+        .await;
+        assert_eq!(
+            raw.next().await,
+            Next::Packet(Packet::SubAck(ferrohub_mqtt::SubAck {
+                packet_id: 2,
+                codes: vec![ferrohub_mqtt::SubAckCode::Granted(QoS::AtLeastOnce)],
+            })),
+            "{id}"
+        );
+        let e = &s.events(id, 1).await[0];
+        assert_eq!(e["systemProperties"]["iothub-connection-device-id"], id);
+    }
+    let api = s.api();
+    for id in ["a+b", "a#b", "a/b"] {
+        let r = api
+            .call(
+                Method::PUT,
+                &format!("/devices/{}", ferrohub::client::segment(id)),
+                Some(json!({"deviceId": id})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{id}");
+    }
+    s.stop().await;
+}
