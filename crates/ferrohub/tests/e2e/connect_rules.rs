@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferrohub_mqtt::{ConnectReturnCode, Packet, QoS, Subscribe, Will};
+use hyper::Method;
 
 use crate::support::{Next, TestServer, connect_adjusted, connect_packet, device_token};
 
@@ -254,11 +255,32 @@ pub async fn keep_alive_silence_closes_after_one_and_a_half_intervals(s: &TestSe
     .await;
     assert!(matches!(raw.next().await, Next::Packet(Packet::ConnAck(_))));
     let started = std::time::Instant::now();
+    assert_eq!(connection_state(s, "dev1").await, "Connected");
     assert_eq!(raw.next_within(Duration::from_secs(3)).await, Next::Closed);
     assert!(
         started.elapsed() >= Duration::from_millis(1400),
         "not before 1.5 x keep-alive"
     );
+    // Hostile G1: the device is marked offline once the keep-alive drop happened.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while connection_state(s, "dev1").await != "Disconnected" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still Connected 2 s after the keep-alive drop"
+        );
+    }
+}
+
+/// The registry's `connectionState` of `device`.
+async fn connection_state(s: &TestServer, device: &str) -> String {
+    let d = s
+        .api()
+        .call_ok(Method::GET, &format!("/devices/{device}"), None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    d["connectionState"].as_str().unwrap().to_owned()
 }
 
 pub async fn a_module_cannot_publish_into_another_modules_topics(s: &TestServer) {

@@ -165,3 +165,44 @@ async fn syntax_errors_and_injection_attempts_are_400_with_a_position() {
     assert_eq!(rows.as_array().unwrap().len(), 3, "nothing was dropped");
     s.stop().await;
 }
+
+/// Hostile H3, the probes the injection test leaves out: typographic quotes are not string
+/// delimiters (a 400 naming where, never a match), and an `IN` list of a thousand ids is
+/// evaluated exactly, while one past the 8,192-character limit is a 400.
+#[tokio::test]
+async fn unicode_quotes_are_errors_and_long_in_lists_are_exact_or_refused() {
+    let s = TestServer::start().await;
+    fleet(&s).await;
+    for quoted in [
+        "SELECT * FROM devices WHERE deviceId = \u{2018}d1\u{2019}",
+        "SELECT * FROM devices WHERE deviceId = \u{201c}d1\u{201d}",
+        "SELECT * FROM devices WHERE deviceId = 'd1\u{2019} OR 1=1",
+    ] {
+        let (status, body, _, _) = query(&s, quoted, None, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{quoted}: {body}");
+        let message = body["Message"].as_str().unwrap();
+        assert!(message.contains("column"), "{message}");
+    }
+    let ids: Vec<String> = (0..1000)
+        .map(|i| format!("'x{i}'"))
+        .chain(["'d2'".to_owned()])
+        .collect();
+    let text = format!(
+        "SELECT deviceId FROM devices WHERE deviceId IN [{}]",
+        ids.join(",")
+    );
+    assert!(text.len() < 8192, "{}", text.len());
+    let (status, rows, _, _) = query(&s, &text, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    assert_eq!(rows, json!([{"deviceId": "d2"}]));
+    let too_long = format!(
+        "SELECT * FROM devices WHERE deviceId IN [{}]",
+        (0..2000)
+            .map(|i| format!("'x{i}'"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (status, _, _, _) = query(&s, &too_long, None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    s.stop().await;
+}

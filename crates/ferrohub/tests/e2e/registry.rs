@@ -442,3 +442,60 @@ async fn health_metrics_and_openapi_are_served() {
     assert!(metrics.status.is_success());
     s.stop().await;
 }
+
+/// Hostile H1 on every route that takes a JSON body: bad JSON and 100,000-deep nesting
+/// are 400, and a 10 MB body is 413, never a 5xx; the server keeps answering.
+#[tokio::test]
+async fn every_json_route_answers_bad_deep_and_huge_bodies_with_4xx() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    s.create_module("dev1", "m1").await;
+    let api = s.api();
+    let routes = [
+        (Method::PUT, "/devices/j".to_owned()),
+        (Method::PUT, "/devices/dev1/modules/mj".to_owned()),
+        (Method::PATCH, "/twins/dev1".to_owned()),
+        (Method::PUT, "/twins/dev1".to_owned()),
+        (Method::PATCH, "/twins/dev1/modules/m1".to_owned()),
+        (Method::PUT, "/twins/dev1/modules/m1".to_owned()),
+        (Method::POST, "/twins/dev1/methods".to_owned()),
+        (Method::POST, "/twins/dev1/modules/m1/methods".to_owned()),
+        (
+            Method::POST,
+            "/ferrohub/devices/dev1/messages/devicebound".to_owned(),
+        ),
+        (Method::POST, "/devices/query".to_owned()),
+        (
+            Method::POST,
+            "/ferrohub/consumer-groups/$Default/checkpoints".to_owned(),
+        ),
+        (Method::POST, "/ferrohub/hubs".to_owned()),
+        (Method::PATCH, "/ferrohub/hubs/default".to_owned()),
+        (Method::PUT, "/ferrohub/certificates/c1".to_owned()),
+    ];
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let bodies = [
+        (
+            "bad JSON",
+            bytes::Bytes::from_static(b"{not json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("deep", bytes::Bytes::from(deep), StatusCode::BAD_REQUEST),
+        (
+            "10 MB",
+            bytes::Bytes::from(vec![b' '; 10 * 1024 * 1024]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (method, path) in &routes {
+        for (what, body, expected) in &bodies {
+            let status = api
+                .send_raw(method.clone(), path, body.clone())
+                .await
+                .unwrap();
+            assert_eq!(status, *expected, "{what} to {method} {path}");
+        }
+    }
+    assert_eq!(get_status(&api, "/devices/dev1").await, StatusCode::OK);
+    s.stop().await;
+}

@@ -424,3 +424,59 @@ async fn a_patch_of_nothing_but_brackets_is_refused_without_harm() {
     );
     s.stop().await;
 }
+
+/// Hostile H2 for twins: 50 concurrent PATCHes carrying the same ETag, each writing its own
+/// tag: exactly one is 200, the rest 412, and the twin holds the winner's tag alone.
+#[tokio::test]
+async fn of_fifty_concurrent_twin_patches_with_one_etag_exactly_one_wins() {
+    let s = TestServer::start().await;
+    s.create_device("dev1").await;
+    let twin = s
+        .api()
+        .call_ok(Method::GET, "/twins/dev1", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let etag = twin["etag"].as_str().unwrap().to_owned();
+    let writers: Vec<_> = (0..50)
+        .map(|i| {
+            let client = s.api();
+            let etag = etag.clone();
+            tokio::spawn(async move {
+                let status = client
+                    .send_with_headers(
+                        Method::PATCH,
+                        "/twins/dev1",
+                        Some(json!({"tags": {format!("writer{i}"): i}})),
+                        &[("if-match", format!("\"{etag}\""))],
+                    )
+                    .await
+                    .unwrap()
+                    .status();
+                (i, status)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for writer in writers {
+        match writer.await.unwrap() {
+            (i, StatusCode::OK) => winners.push(i),
+            (_, StatusCode::PRECONDITION_FAILED) => {}
+            (i, other) => panic!("writer {i}: unexpected status {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let twin = s
+        .api()
+        .call_ok(Method::GET, "/twins/dev1", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        twin["tags"],
+        json!({format!("writer{}", winners[0]): winners[0]})
+    );
+    s.stop().await;
+}
