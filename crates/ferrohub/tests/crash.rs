@@ -22,9 +22,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+#[path = "binary/device.rs"]
+mod device;
 #[path = "binary/support.rs"]
 mod support;
 
+use device::Device;
 use support::{cli, owner, start, start_with_file_size_limit};
 
 const DEVICES: usize = 4;
@@ -288,73 +291,44 @@ async fn receive_c2d(
     key: &str,
     expected: &BTreeSet<String>,
 ) -> BTreeSet<String> {
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut tls = TlsConnector::from(tls_config(ca).unwrap())
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
-    let expiry = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    let token =
-        ferrohub_protocol::sas::sign(&format!("localhost/devices/{device}"), key, expiry, None)
-            .unwrap();
-    let mut out = BytesMut::new();
-    let connect = Packet::Connect(Connect {
-        protocol_level: 4,
-        clean_session: true,
-        keep_alive: 60,
-        client_id: device.to_owned(),
-        will: None,
-        username: Some(format!("localhost/{device}/?api-version=2021-04-12")),
-        password: Some(token.into()),
-    });
-    encode(&connect, &mut out).unwrap();
-    let subscribe = Packet::Subscribe(ferrohub_mqtt::Subscribe {
+    let (mut link, _) = Device::connect(ca, port, device, key, true).await;
+    link.send(&Packet::Subscribe(ferrohub_mqtt::Subscribe {
         packet_id: 1,
         filters: vec![(
             format!("devices/{device}/messages/devicebound/#"),
             QoS::AtLeastOnce,
         )],
-    });
-    encode(&subscribe, &mut out).unwrap();
-    tls.write_all(&out).await.unwrap();
+    }))
+    .await;
     let mut seen = BTreeSet::new();
-    let mut inbuf = BytesMut::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !expected.is_subset(&seen) {
-        let mut chunk = [0u8; 8192];
-        let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await else {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(packet) = link.next(left).await else {
             break;
         };
-        if n == 0 {
-            break;
-        }
-        inbuf.extend_from_slice(&chunk[..n]);
-        while let Ok(Some(packet)) = decode(&mut inbuf, &Limits::default()) {
-            if let Packet::Publish(p) = packet {
-                let bag = p
-                    .topic
-                    .rsplit_once("devicebound/")
-                    .map(|(_, b)| b)
-                    .unwrap_or_default();
-                let props = ferrohub_protocol::property_bag::decode(bag).unwrap();
-                if let Some(mid) = props
-                    .iter()
-                    .find(|p| p.key == "$.mid")
-                    .and_then(|p| p.value.clone())
-                {
-                    seen.insert(mid);
-                }
-                let mut ack = BytesMut::new();
-                encode(&Packet::PubAck(p.packet_id.unwrap()), &mut ack).unwrap();
-                tls.write_all(&ack).await.unwrap();
+        if let Packet::Publish(p) = packet {
+            if let Some(mid) = message_id(&p) {
+                seen.insert(mid);
             }
+            link.send(&Packet::PubAck(p.packet_id.unwrap())).await;
         }
     }
     seen
+}
+
+/// The `$.mid` of a C2D delivery, from its topic's property bag.
+fn message_id(p: &Publish) -> Option<String> {
+    let bag = p
+        .topic
+        .rsplit_once("devicebound/")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    ferrohub_protocol::property_bag::decode(bag)
+        .ok()?
+        .into_iter()
+        .find(|p| p.key == "$.mid")
+        .and_then(|p| p.value)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -584,4 +558,125 @@ async fn sigterm_while_devices_publish_exits_0_and_keeps_every_acknowledged_mess
     let server = start(dir.path());
     let client = api(dir.path(), server.https_port).await;
     assert_all_stored_once(&client, &acked, "after SIGTERM and a restart").await;
+}
+
+/// Hostile F3 beyond versions: a CleanSession=0 session and the twin's ETag survive kill -9.
+/// The device reconnects to session-present 1 and, without subscribing again, gets a C2D
+/// message and a desired-property notification. The ETag read before the kill still guards
+/// writes: a write with it succeeds, and a second write with it is then 412.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_and_the_twin_etag_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let mut server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let d = client
+        .call_ok(Method::PUT, "/devices/kept", Some(json!({})))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let key = d["authentication"]["symmetricKey"]["primaryKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut link, ack) = Device::connect(&ca, server.mqtt_port, "kept", &key, false).await;
+    assert!(!ack.session_present);
+    link.send(&Packet::Subscribe(ferrohub_mqtt::Subscribe {
+        packet_id: 1,
+        filters: vec![
+            (
+                "devices/kept/messages/devicebound/#".into(),
+                QoS::AtLeastOnce,
+            ),
+            (
+                "$iothub/twin/PATCH/properties/desired/#".into(),
+                QoS::AtLeastOnce,
+            ),
+        ],
+    }))
+    .await;
+    assert!(matches!(
+        link.next(Duration::from_secs(5)).await,
+        Some(Packet::SubAck(_))
+    ));
+    let twin = client
+        .call_ok(
+            Method::PATCH,
+            "/twins/kept",
+            Some(json!({"properties": {"desired": {"n": 1}}})),
+        )
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let etag = twin["etag"].as_str().unwrap().to_owned();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(link);
+
+    let mut server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let (mut link, ack) = Device::connect(&ca, server.mqtt_port, "kept", &key, false).await;
+    assert!(ack.session_present, "the session survived the kill");
+    let sent = client
+        .call(
+            Method::POST,
+            "/ferrohub/devices/kept/messages/devicebound",
+            Some(json!({"body": "x", "messageId": "after-kill"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status, hyper::StatusCode::CREATED);
+    let written = client
+        .send_with_headers(
+            Method::PATCH,
+            "/twins/kept",
+            Some(json!({"properties": {"desired": {"n": 2}}})),
+            &[("if-match", format!("\"{etag}\""))],
+        )
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        written,
+        hyper::StatusCode::OK,
+        "the ETag from before the kill"
+    );
+    let stale = client
+        .send_with_headers(
+            Method::PATCH,
+            "/twins/kept",
+            Some(json!({"properties": {"desired": {"n": 3}}})),
+            &[("if-match", format!("\"{etag}\""))],
+        )
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(stale, hyper::StatusCode::PRECONDITION_FAILED);
+
+    let (mut c2d, mut desired) = (false, false);
+    while !(c2d && desired) {
+        match link.next(Duration::from_secs(10)).await {
+            Some(Packet::Publish(p))
+                if p.topic.starts_with("devices/kept/messages/devicebound/") =>
+            {
+                assert_eq!(message_id(&p).as_deref(), Some("after-kill"));
+                link.send(&Packet::PubAck(p.packet_id.unwrap())).await;
+                c2d = true;
+            }
+            Some(Packet::Publish(p))
+                if p.topic
+                    .starts_with("$iothub/twin/PATCH/properties/desired/") =>
+            {
+                let patch: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+                assert_eq!(patch["n"], 2, "{patch}");
+                desired = true;
+            }
+            Some(_) => {}
+            None => panic!("c2d delivered: {c2d}, desired notification: {desired}"),
+        }
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
 }
