@@ -512,3 +512,42 @@ async fn ids_with_special_characters_connect_publish_and_subscribe_as_written() 
     }
     s.stop().await;
 }
+
+/// Hostile G4: a connection reset (RST) in the middle of a PUBLISH stores nothing of it,
+/// and the device's next connection works as before.
+#[tokio::test]
+async fn a_reset_in_the_middle_of_a_publish_stores_nothing() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    let mut bytes = bytes::BytesMut::new();
+    ferrohub_mqtt::encode(
+        &Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: "devices/dev1/messages/events/cut=1".into(),
+            packet_id: Some(1),
+            payload: Bytes::from(vec![b'x'; 10_000]),
+        }),
+        &mut bytes,
+    )
+    .unwrap();
+    raw.send_bytes(&bytes[..bytes.len() / 2]).await;
+    raw.tls.get_ref().0.set_zero_linger().unwrap();
+    drop(raw);
+
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    raw.publish_acked("devices/dev1/messages/events/after=1", 1, &b"after"[..])
+        .await;
+    let events = s.events("dev1", 1).await;
+    assert_eq!(events[0]["properties"]["after"], "1");
+    assert_eq!(
+        s.telemetry_count("dev1").await,
+        1,
+        "nothing of the cut message"
+    );
+    s.stop().await;
+}
