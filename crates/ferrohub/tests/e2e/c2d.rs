@@ -475,3 +475,72 @@ async fn a_disabled_device_with_a_persistent_session_gets_nothing_until_enabled(
     assert_eq!(&p.payload[..], b"kept");
     s.stop().await;
 }
+
+/// Hostile G3 repeated: 100 rounds of 3 simultaneous CONNECTs for one identity
+/// (CleanSession=0) each leave exactly one connection, and the session stays whole through
+/// all of them: every racer is told its session is present, the C2D subscription made
+/// before the first round delivers to the last survivor, and the hub counts one connected
+/// device.
+#[tokio::test]
+async fn repeated_connect_races_leave_one_connection_and_a_whole_session() {
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut first = s.raw().await;
+    first.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut first, "dev1").await;
+    let token = device_token("dev1", &key, 3600);
+    let mut survivor = Some(first);
+    for round in 0..100 {
+        let mut racers = Vec::new();
+        for _ in 0..3 {
+            racers.push(s.raw().await);
+        }
+        let answered: Vec<_> = racers
+            .into_iter()
+            .map(|mut racer| {
+                let token = token.clone();
+                tokio::spawn(async move {
+                    racer.send(&connect_packet("dev1", Some(token))).await;
+                    match racer.next().await {
+                        Next::Packet(Packet::ConnAck(a)) => assert!(a.session_present),
+                        other => panic!("expected CONNACK, got {other:?}"),
+                    }
+                    racer
+                })
+            })
+            .collect();
+        let mut alive = Vec::new();
+        for racer in answered {
+            let mut racer = racer.await.unwrap();
+            racer.send(&Packet::PingReq).await;
+            if racer.next_within(Duration::from_secs(2)).await == Next::Packet(Packet::PingResp) {
+                alive.push(racer);
+            }
+        }
+        assert_eq!(
+            alive.len(),
+            1,
+            "round {round}: {} connections alive",
+            alive.len()
+        );
+        survivor = alive.pop();
+    }
+    let mut survivor = survivor.unwrap();
+    send(
+        &s,
+        "dev1",
+        json!({"body": "still subscribed", "messageId": "g3"}),
+    )
+    .await;
+    let p = delivery(&mut survivor).await;
+    assert_eq!(&p.payload[..], b"still subscribed");
+    let service = s
+        .api()
+        .call_ok(Method::GET, "/statistics/service", None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(service["connectedDeviceCount"], 1);
+    s.stop().await;
+}
