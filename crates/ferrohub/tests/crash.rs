@@ -680,3 +680,69 @@ async fn a_persistent_session_and_the_twin_etag_survive_kill_9() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+/// Hostile F2, the other half: a C2D message the device completed (PUBACK) before kill -9,
+/// once the completion is committed (the device's `cloudToDeviceMessageCount` is 0), is
+/// never delivered again; one still pending across the kill is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_c2d_message_is_not_delivered_again_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let mut server = start(dir.path());
+    let client = api(dir.path(), server.https_port).await;
+    let d = client
+        .call_ok(Method::PUT, "/devices/done", Some(json!({})))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let key = d["authentication"]["symmetricKey"]["primaryKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = async |client: &ApiClient, id: &str| {
+        let sent = client
+            .call(
+                Method::POST,
+                "/ferrohub/devices/done/messages/devicebound",
+                Some(json!({"body": "x", "messageId": id})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sent.status, hyper::StatusCode::CREATED);
+    };
+    send(&client, "completed").await;
+    let received = receive_c2d(
+        &ca,
+        server.mqtt_port,
+        "done",
+        &key,
+        &BTreeSet::from(["completed".to_owned()]),
+    )
+    .await;
+    assert!(received.contains("completed"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let device = client
+            .call_ok(Method::GET, "/devices/done", None)
+            .await
+            .unwrap()
+            .json()
+            .unwrap();
+        if device["cloudToDeviceMessageCount"] == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the completion was never committed"
+        );
+    }
+    send(&client, "pending").await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let server = start(dir.path());
+    let expected = BTreeSet::from(["pending".to_owned()]);
+    let received = receive_c2d(&ca, server.mqtt_port, "done", &key, &expected).await;
+    assert_eq!(received, expected, "only the message still pending");
+}
