@@ -275,27 +275,30 @@ async fn invalid_method_calls_are_400() {
     s.stop().await;
 }
 
+/// Hostile E9: 1,000 concurrent calls to one device that never answers: 32 wait and time out
+/// (504), the other 968 are refused at once (429). Nothing leaks: afterwards a call the
+/// device answers succeeds, so every waiting slot was given back.
 #[tokio::test]
-async fn concurrent_calls_beyond_the_per_device_bound_are_throttled() {
+async fn concurrent_calls_beyond_the_per_device_bound_are_throttled_and_nothing_leaks() {
     let s = TestServer::start().await;
     let key = s.create_device("dev1").await;
     let mut raw = s.raw().await;
     raw.connect_as("dev1", &key).await;
     subscribe_methods(&mut raw).await;
-    let mut calls = Vec::new();
-    for _ in 0..40 {
+    let call = |name: &'static str| {
         let api = s.api();
-        calls.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             api.call(
                 Method::POST,
                 "/twins/dev1/methods",
-                Some(json!({"methodName": "busy", "responseTimeoutInSeconds": 5})),
+                Some(json!({"methodName": name, "responseTimeoutInSeconds": 5})),
             )
             .await
             .unwrap()
             .status
-        }));
-    }
+        })
+    };
+    let calls: Vec<_> = (0..1000).map(|_| call("busy")).collect();
     let mut throttled = 0;
     let mut timed_out = 0;
     for c in calls {
@@ -306,6 +309,16 @@ async fn concurrent_calls_beyond_the_per_device_bound_are_throttled() {
         }
     }
     assert_eq!(timed_out, 32, "at most 32 calls wait on one device");
-    assert_eq!(throttled, 8);
+    assert_eq!(throttled, 968);
+
+    let answered = call("ok");
+    loop {
+        let (name, rid, _) = method_request(&mut raw).await;
+        if name == "ok" {
+            answer(&mut raw, &rid, 200, b"{}").await;
+            break;
+        }
+    }
+    assert_eq!(answered.await.unwrap(), StatusCode::OK);
     s.stop().await;
 }
