@@ -551,3 +551,77 @@ async fn a_reset_in_the_middle_of_a_publish_stores_nothing() {
     );
     s.stop().await;
 }
+
+/// Hostile E7: a device writes 65,535 QoS 1 PUBLISHes (every packet id once) before reading
+/// any PUBACK. Nothing is lost or reordered: once it reads, all 65,535 PUBACKs arrive in
+/// order and every message is stored once. (The server keeps nothing per unread PUBACK: each
+/// goes to the socket once its message is durable, so what waits is bounded by the socket
+/// buffers, which hold the device's writes back when full.)
+#[tokio::test]
+async fn sixty_five_thousand_unread_pubacks_lose_and_reorder_nothing() {
+    const COUNT: u16 = u16::MAX;
+    let s = TestServer::start().await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    let (mut reader, mut writer) = tokio::io::split(raw.tls);
+    let writes = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let mut out = bytes::BytesMut::new();
+        for pid in 1..=COUNT {
+            ferrohub_mqtt::encode(
+                &Packet::Publish(Publish {
+                    dup: false,
+                    qos: QoS::AtLeastOnce,
+                    retain: false,
+                    topic: "devices/dev1/messages/events/".into(),
+                    packet_id: Some(pid),
+                    payload: Bytes::from_static(b"x"),
+                }),
+                &mut out,
+            )
+            .unwrap();
+            if out.len() > 64 * 1024 {
+                writer.write_all(&out).await.unwrap();
+                out.clear();
+            }
+        }
+        writer.write_all(&out).await.unwrap();
+        writer.flush().await.unwrap();
+        writer
+    });
+    // Not reading until the writer has finished, or for 2 s if full buffers hold it back.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while !writes.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let mut buf = bytes::BytesMut::new();
+    let mut expected = 1u16;
+    loop {
+        use tokio::io::AsyncReadExt;
+        match ferrohub_mqtt::decode(&mut buf, &ferrohub_mqtt::Limits::default()).unwrap() {
+            Some(Packet::PubAck(pid)) => {
+                assert_eq!(pid, expected, "PUBACKs in order");
+                if expected == COUNT {
+                    break;
+                }
+                expected += 1;
+            }
+            Some(other) => panic!("unexpected {other:?}"),
+            None => {
+                let mut chunk = [0u8; 16 * 1024];
+                let n = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut chunk))
+                    .await
+                    .expect("PUBACKs stopped coming")
+                    .unwrap();
+                assert!(n > 0, "closed after {expected} PUBACKs");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+    writes.await.unwrap();
+    assert_eq!(s.telemetry_count("dev1").await, usize::from(COUNT));
+    s.stop().await;
+}
