@@ -509,9 +509,14 @@ async fn repeated_connect_races_leave_one_connection_and_a_whole_session() {
                 })
             })
             .collect();
-        let mut alive = Vec::new();
+        // Every CONNECT answered before probing: a racer probed before a later one registers
+        // is still the newest and rightly answers.
+        let mut connected = Vec::new();
         for racer in answered {
-            let mut racer = racer.await.unwrap();
+            connected.push(racer.await.unwrap());
+        }
+        let mut alive = Vec::new();
+        for mut racer in connected {
             racer.send(&Packet::PingReq).await;
             if racer.next_within(Duration::from_secs(2)).await == Next::Packet(Packet::PingResp) {
                 alive.push(racer);
