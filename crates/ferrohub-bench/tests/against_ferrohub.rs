@@ -40,6 +40,7 @@ async fn start_server() -> (Server, ferrohub_gateway::shutdown::ShutdownTrigger)
         telemetry_retention: Duration::from_secs(3600),
         telemetry_journal_mib: ferrohub::config::DEFAULT_JOURNAL_MIB,
         ip_filter: Default::default(),
+        write_timeout: Default::default(),
     };
     let (trigger, shutdown) = channel();
     let running = start(options, Listeners { mqtt, https }, shutdown)

@@ -34,6 +34,9 @@ use crate::shutdown::Shutdown;
 pub struct DriverConfig {
     pub session: SessionConfig,
     pub limits: Limits,
+    /// How long one write to a client may block (its socket buffer full) before the client
+    /// is considered gone.
+    pub write_timeout: WriteTimeout,
     /// Authentication failures per address (shared by every listener of the server).
     pub throttle: std::sync::Arc<crate::throttle::AuthThrottle>,
     /// The IP filter; a refused address gets CONNACK 5 (as any unauthorised device).
@@ -49,8 +52,16 @@ pub struct Transport {
 }
 
 /// How long one write to a client may block (its socket buffer full) before the client is
-/// considered gone. Cloud-to-device messages it had not acknowledged stay queued.
-const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// considered gone; 30 s unless set. Cloud-to-device messages it had not acknowledged stay
+/// queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteTimeout(pub std::time::Duration);
+
+impl Default for WriteTimeout {
+    fn default() -> Self {
+        WriteTimeout(std::time::Duration::from_secs(30))
+    }
+}
 
 /// Looked up once: the `counter!` macro searches the registry on every call, and this one
 /// counts every message.
@@ -130,8 +141,9 @@ where
             }
             conn.process_requests().await;
             // A client that stops reading would otherwise pin this task in a blocked write
-            // forever (hostile cases E5/E6): give up on it after WRITE_TIMEOUT.
-            match tokio::time::timeout(WRITE_TIMEOUT, conn.flush(&mut stream, &mut output)).await {
+            // forever (hostile cases E5/E6): give up on it after the write timeout.
+            let write_timeout = config.write_timeout.0;
+            match tokio::time::timeout(write_timeout, conn.flush(&mut stream, &mut output)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::debug!(peer = %conn.peer, error = %e, "write failed");
@@ -185,7 +197,7 @@ where
         // A Will, if the session emitted one, and every append already started still complete.
         conn.process_requests().await;
         while conn.appends.next().await.is_some() {}
-        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        let _ = tokio::time::timeout(config.write_timeout.0, async {
             let _ = conn.flush(&mut stream, &mut output).await;
             let _ = stream.shutdown().await;
         })

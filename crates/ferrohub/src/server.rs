@@ -40,6 +40,9 @@ pub struct ServerOptions {
     pub telemetry_journal_mib: u32,
     pub identity: ServerIdentity,
     pub ip_filter: ferrohub_gateway::ip_filter::IpFilter,
+    /// How long a write to a device may block before the device is dropped (default 30 s;
+    /// tests shorten it).
+    pub write_timeout: ferrohub_gateway::driver::WriteTimeout,
 }
 
 /// Bound listeners.
@@ -139,6 +142,7 @@ pub async fn start(
     let ip_filter = Arc::new(options.ip_filter);
     let driver_config = DriverConfig {
         ip_filter: ip_filter.clone(),
+        write_timeout: options.write_timeout,
         ..DriverConfig::default()
     };
     let api = router(ApiState {

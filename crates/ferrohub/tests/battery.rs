@@ -21,6 +21,9 @@
 macro_rules! standalone {
     ($($case:ident),+ $(,)?) => {};
 }
+macro_rules! standalone_in_own_process {
+    ($($case:ident),+ $(,)?) => {};
+}
 
 #[path = "e2e/auth.rs"]
 mod auth;

@@ -24,6 +24,24 @@ macro_rules! standalone {
     };
 }
 
+/// Like `standalone!`, for cases that measure the server process itself (its descriptors):
+/// each runs against a `ferrohub serve` child process, since in this binary the other
+/// tests' sockets would be counted too.
+macro_rules! standalone_in_own_process {
+    ($($case:ident),+ $(,)?) => {
+        mod standalone_in_own_process {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let s = crate::support::TestServer::spawn_binary().await;
+                    super::$case(&s).await;
+                    s.stop().await;
+                }
+            )+
+        }
+    };
+}
+
 #[path = "e2e/support.rs"]
 mod support;
 

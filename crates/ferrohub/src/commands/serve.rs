@@ -118,6 +118,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         telemetry_journal_mib: config.telemetry_journal_mib,
         identity,
         ip_filter: config.ip_filter.clone(),
+        write_timeout: Default::default(),
     };
     let (trigger, shutdown) = ferrohub_gateway::shutdown::channel();
     let server = start(options, Listeners { mqtt, https }, shutdown).await?;

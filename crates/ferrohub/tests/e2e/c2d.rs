@@ -549,3 +549,72 @@ async fn repeated_connect_races_leave_one_connection_and_a_whole_session() {
     assert_eq!(service["connectedDeviceCount"], 1);
     s.stop().await;
 }
+
+/// Hostile E6: a device that stops reading its socket (its TCP window closes) while its
+/// keep-alive is still satisfied is dropped once a write to it has blocked for the write
+/// timeout (2 s in this test, 30 s by default), and the C2D messages it never acknowledged
+/// stay queued.
+#[tokio::test]
+async fn a_device_that_stops_reading_is_dropped_at_the_write_timeout_and_keeps_its_messages() {
+    let s = TestServer::start_with(tempfile::tempdir().unwrap(), |o| {
+        o.write_timeout = ferrohub_gateway::driver::WriteTimeout(Duration::from_secs(2));
+    })
+    .await;
+    let key = s.create_device("dev1").await;
+    let mut raw = s.raw().await;
+    raw.connect_as("dev1", &key).await;
+    subscribe_c2d(&mut raw, "dev1").await;
+    raw.send(&Packet::Subscribe(Subscribe {
+        packet_id: 2,
+        filters: vec![(
+            "$iothub/twin/PATCH/properties/desired/#".into(),
+            QoS::AtLeastOnce,
+        )],
+    }))
+    .await;
+    assert!(matches!(raw.next().await, Next::Packet(Packet::SubAck(_))));
+    for i in 0..3 {
+        send(
+            &s,
+            "dev1",
+            json!({"body": "unacknowledged", "messageId": format!("m{i}")}),
+        )
+        .await;
+    }
+    // From here on the device reads nothing. Desired patches of 28 KB each soon fill every
+    // buffer between the server and it.
+    let chunk = "x".repeat(4000);
+    let api = s.api();
+    let mut dropped = false;
+    for i in 0..2000 {
+        let desired: serde_json::Map<String, serde_json::Value> = (0..7)
+            .map(|k| (format!("k{k}"), json!(format!("{i}{chunk}"))))
+            .collect();
+        api.call_ok(
+            Method::PATCH,
+            "/twins/dev1",
+            Some(json!({"properties": {"desired": desired}})),
+        )
+        .await
+        .unwrap();
+        if i % 25 == 0 {
+            let device = api
+                .call_ok(Method::GET, "/devices/dev1", None)
+                .await
+                .unwrap()
+                .json()
+                .unwrap();
+            if device["connectionState"] == "Disconnected" {
+                assert_eq!(
+                    device["cloudToDeviceMessageCount"], 3,
+                    "unacknowledged messages stay queued"
+                );
+                dropped = true;
+                break;
+            }
+        }
+    }
+    assert!(dropped, "still connected after 2,000 unread patches");
+    drop(raw);
+    s.stop().await;
+}

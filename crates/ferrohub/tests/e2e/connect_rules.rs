@@ -369,5 +369,8 @@ standalone!(
     documented_subscriptions_are_granted_at_most_qos1_and_kept_across_reconnects,
     keep_alive_silence_closes_after_one_and_a_half_intervals,
     a_module_cannot_publish_into_another_modules_topics,
-    connect_subscribe_unsubscribe_disconnect_cycles_leave_no_descriptors_behind,
+);
+
+standalone_in_own_process!(
+    connect_subscribe_unsubscribe_disconnect_cycles_leave_no_descriptors_behind
 );

@@ -14,7 +14,7 @@ async fn the_ip_filter_refuses_like_bad_credentials_and_the_first_matching_rule_
         FilterRule::new("canary", FilterAction::Accept, "127.0.0.2").unwrap(),
         FilterRule::new("loopback", FilterAction::Reject, "127.0.0.0/8").unwrap(),
     ]);
-    let s = TestServer::start_with(tempfile::tempdir().unwrap(), filter).await;
+    let s = TestServer::start_with(tempfile::tempdir().unwrap(), |o| o.ip_filter = filter).await;
     // The registry cannot be reached from 127.0.0.1 either, so create the device directly.
     let (record, _) = s
         .hub()

@@ -67,27 +67,31 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir) -> Self {
-        Self::start_with(dir, ferrohub_gateway::ip_filter::IpFilter::default()).await
+        Self::start_with(dir, |_| {}).await
     }
 
+    /// A server in `dir` whose options `adjust` changes first (an IP filter, a shorter
+    /// write timeout ...).
     pub async fn start_with(
         dir: tempfile::TempDir,
-        ip_filter: ferrohub_gateway::ip_filter::IpFilter,
+        adjust: impl FnOnce(&mut ServerOptions),
     ) -> Self {
         let mqtt = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (mqtt_addr, https_addr) = (mqtt.local_addr().unwrap(), https.local_addr().unwrap());
         let hostnames = vec![HOST.to_owned(), "alias.local".to_owned()];
         let identity = ensure_dev_identity(dir.path(), &hostnames).unwrap();
-        let options = ServerOptions {
+        let mut options = ServerOptions {
             data_dir: dir.path().to_path_buf(),
             hostnames,
             telemetry_partitions: 4,
             telemetry_retention: Duration::from_secs(86_400),
             telemetry_journal_mib: ferrohub::config::DEFAULT_JOURNAL_MIB,
             identity,
-            ip_filter,
+            ip_filter: Default::default(),
+            write_timeout: Default::default(),
         };
+        adjust(&mut options);
         let (trigger, shutdown) = channel();
         let running = start(options, Listeners { mqtt, https }, shutdown)
             .await
