@@ -277,7 +277,9 @@ async fn invalid_method_calls_are_400() {
 
 /// Hostile E9: 1,000 concurrent calls to one device that never answers: 32 wait and time out
 /// (504), the other 968 are refused at once (429). Nothing leaks: afterwards a call the
-/// device answers succeeds, so every waiting slot was given back.
+/// device answers succeeds, so every waiting slot was given back. (Each call is a connection
+/// with both ends in this process; where the hard limit on open files is low, fewer calls
+/// are made, at least 100.)
 #[tokio::test]
 async fn concurrent_calls_beyond_the_per_device_bound_are_throttled_and_nothing_leaks() {
     let s = TestServer::start().await;
@@ -298,7 +300,10 @@ async fn concurrent_calls_beyond_the_per_device_bound_are_throttled_and_nothing_
             .status
         })
     };
-    let calls: Vec<_> = (0..1000).map(|_| call("busy")).collect();
+    let count = usize::try_from(crate::support::open_file_limit() / 4)
+        .unwrap_or(usize::MAX)
+        .clamp(100, 1000);
+    let calls: Vec<_> = (0..count).map(|_| call("busy")).collect();
     let mut throttled = 0;
     let mut timed_out = 0;
     for c in calls {
@@ -309,7 +314,7 @@ async fn concurrent_calls_beyond_the_per_device_bound_are_throttled_and_nothing_
         }
     }
     assert_eq!(timed_out, 32, "at most 32 calls wait on one device");
-    assert_eq!(throttled, 968);
+    assert_eq!(throttled, count - 32);
 
     let answered = call("ok");
     loop {

@@ -61,6 +61,30 @@ pub struct TestServer {
     source: Mutex<Option<IpAddr>>,
 }
 
+/// Raises this process's soft limit on open files to its hard limit, once. Some tests hold
+/// thousands of sockets at a time (1,000 concurrent REST calls, both ends in this process
+/// when the server runs in process), more than a default soft limit of 1,024 allows. A
+/// server started as a child process inherits the raised limit.
+/// The soft limit on open files, after raising it (see `raise_open_file_limit`).
+pub fn open_file_limit() -> u64 {
+    raise_open_file_limit();
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    static RAISED: std::sync::Once = std::sync::Once::new();
+    RAISED.call_once(|| {
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            limit.current = limit.maximum;
+            let _ = setrlimit(Resource::Nofile, limit);
+        }
+    });
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_in(tempfile::tempdir().unwrap()).await
@@ -76,6 +100,7 @@ impl TestServer {
         dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut ServerOptions),
     ) -> Self {
+        raise_open_file_limit();
         let mqtt = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (mqtt_addr, https_addr) = (mqtt.local_addr().unwrap(), https.local_addr().unwrap());
@@ -121,6 +146,7 @@ impl TestServer {
     /// Runs the real `ferrohub serve` binary on port 0 in a new data directory; its stderr
     /// goes to `<data-dir>/server.stderr` (see `server_stderr`).
     pub async fn spawn_binary() -> Self {
+        raise_open_file_limit();
         let dir = tempfile::tempdir().unwrap();
         let stderr = std::fs::File::create(dir.path().join("server.stderr")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrohub"))
