@@ -300,7 +300,7 @@ async fn concurrent_calls_beyond_the_per_device_bound_are_throttled_and_nothing_
             .status
         })
     };
-    let count = usize::try_from(crate::support::open_file_limit() / 4)
+    let count = usize::try_from(crate::support::open_file_limit() / 6)
         .unwrap_or(usize::MAX)
         .clamp(100, 1000);
     let calls: Vec<_> = (0..count).map(|_| call("busy")).collect();

@@ -195,3 +195,72 @@ async fn a_stalled_handshake_is_closed_at_the_deadline() {
     }
     s.stop().await;
 }
+
+/// Hostile E1 at scale: hundreds of sockets stalled in the TLS handshake and as many stalled
+/// after half a CONNECT (the spec's 2,000 + 2,000 where the open-file limit allows, at least
+/// 50 + 50). While they hang, a device still connects within 1 s; then every stalled
+/// socket is closed at its deadline (10 s for the handshake, 10 s for CONNECT).
+#[tokio::test]
+async fn many_stalled_handshakes_and_half_connects_are_closed_while_devices_still_connect() {
+    let s = TestServer::start().await;
+    // Both ends of every socket live in this process.
+    let each = usize::try_from(crate::support::open_file_limit() / 10)
+        .unwrap_or(usize::MAX)
+        .clamp(50, 2000);
+    let key = s.create_device("dev1").await;
+    let hello = client_hello(TLS_1_2, &[ECDHE_ECDSA_AES128_GCM], &[NULL_COMPRESSION]);
+    let mut stalled_in_tls = Vec::with_capacity(each);
+    for _ in 0..each {
+        let mut tcp = TcpStream::connect(s.mqtt_addr).await.unwrap();
+        tcp.write_all(&hello[..hello.len() / 2]).await.unwrap();
+        stalled_in_tls.push(tcp);
+    }
+    let mut stalled_in_connect = Vec::with_capacity(each);
+    for _ in 0..each {
+        let mut raw = s.raw().await;
+        // A CONNECT header declaring 32 bytes, and 3 of them.
+        raw.send_bytes(&[0x10, 0x20, 0x00, 0x04, b'M']).await;
+        stalled_in_connect.push(raw);
+    }
+    let stalled_at = tokio::time::Instant::now();
+
+    let started = tokio::time::Instant::now();
+    let mut device = s.raw().await;
+    device.connect_as("dev1", &key).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "a device took {took:?} to connect beside {each} + {each} stalled sockets"
+    );
+
+    let closed_in_tls = stalled_in_tls.into_iter().map(|mut tcp| {
+        tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_secs(20), tcp.read(&mut byte)).await;
+            matches!(read, Ok(Ok(0) | Err(_)))
+        })
+    });
+    let closed_in_connect = stalled_in_connect
+        .into_iter()
+        .map(|mut raw| tokio::spawn(async move { raw.next_within(Duration::from_secs(20)).await }));
+    let closed_in_tls: Vec<_> = closed_in_tls.collect();
+    let closed_in_connect: Vec<_> = closed_in_connect.collect();
+    for closed in closed_in_tls {
+        assert!(closed.await.unwrap(), "a stalled handshake was closed");
+    }
+    for closed in closed_in_connect {
+        assert_eq!(closed.await.unwrap(), crate::support::Next::Closed);
+    }
+    assert!(
+        stalled_at.elapsed() >= Duration::from_secs(8),
+        "closed at the deadlines, not before: {:?}",
+        stalled_at.elapsed()
+    );
+    // The device that connected meanwhile is still served.
+    device.send(&ferrohub_mqtt::Packet::PingReq).await;
+    assert_eq!(
+        device.next().await,
+        crate::support::Next::Packet(ferrohub_mqtt::Packet::PingResp)
+    );
+    s.stop().await;
+}
