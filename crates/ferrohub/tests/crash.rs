@@ -12,15 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
-use ferrohub::client::{ApiClient, tls_config};
-use ferrohub_mqtt::{Connect, Limits, Packet, Publish, QoS, decode, encode};
+use bytes::Bytes;
+use ferrohub::client::ApiClient;
+use ferrohub_mqtt::{Packet, Publish, QoS};
 use hyper::Method;
-use rustls_pki_types::ServerName;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 #[path = "binary/device.rs"]
 mod device;
@@ -60,77 +56,39 @@ async fn publish_until_killed(
     first: u64,
     acked: Acked,
 ) {
-    let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)).await else {
+    let Some((mut link, ack)) = Device::try_connect(&ca, port, &device, &key, true).await else {
         return;
     };
-    let Ok(mut tls) = TlsConnector::from(tls_config(&ca).unwrap())
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-    else {
-        return;
-    };
-    let expiry = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    let token =
-        ferrohub_protocol::sas::sign(&format!("localhost/devices/{device}"), &key, expiry, None)
-            .unwrap();
-    let mut out = BytesMut::new();
-    let connect = Packet::Connect(Connect {
-        protocol_level: 4,
-        clean_session: true,
-        keep_alive: 60,
-        client_id: device.clone(),
-        will: None,
-        username: Some(format!("localhost/{device}/?api-version=2021-04-12")),
-        password: Some(token.into()),
-    });
-    encode(&connect, &mut out).unwrap();
+    assert_eq!(ack.code, ferrohub_mqtt::ConnectReturnCode::Accepted);
     let mut next = first;
     let mut in_flight = HashMap::new();
-    let mut inbuf = BytesMut::new();
-    let mut connected = false;
     loop {
-        while connected && in_flight.len() < WINDOW {
+        let mut window = Vec::new();
+        while in_flight.len() + window.len() < WINDOW {
             let pid = u16::try_from(next % 60_000 + 1).unwrap();
-            let publish = Packet::Publish(Publish {
+            window.push(Packet::Publish(Publish {
                 dup: false,
                 qos: QoS::AtLeastOnce,
                 retain: false,
                 topic: format!("devices/{device}/messages/events/seq={next}"),
                 packet_id: Some(pid),
                 payload: Bytes::from(vec![b'c'; 128]),
-            });
-            encode(&publish, &mut out).unwrap();
+            }));
             in_flight.insert(pid, next);
             next += 1;
         }
-        if !out.is_empty() {
-            if tls.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
+        if !link.try_send(&window).await {
+            return;
         }
-        let mut chunk = [0u8; 4096];
-        match tls.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
-        }
-        while let Ok(Some(packet)) = decode(&mut inbuf, &Limits::default()) {
-            match packet {
-                Packet::ConnAck(a) => {
-                    assert_eq!(a.code, ferrohub_mqtt::ConnectReturnCode::Accepted);
-                    connected = true;
+        // `None`: the connection ended (the server was killed).
+        match link.next(Duration::from_secs(60)).await {
+            Some(Packet::PubAck(pid)) => {
+                if let Some(seq) = in_flight.remove(&pid) {
+                    acked.lock().unwrap().insert((device.clone(), seq));
                 }
-                Packet::PubAck(pid) => {
-                    if let Some(seq) = in_flight.remove(&pid) {
-                        acked.lock().unwrap().insert((device.clone(), seq));
-                    }
-                }
-                _ => {}
             }
+            Some(_) => {}
+            None => return,
         }
     }
 }
@@ -212,19 +170,24 @@ async fn create_devices(client: &ApiClient, prefix: &str) -> Vec<(String, String
     let mut keys = Vec::new();
     for i in 0..DEVICES {
         let id = format!("{prefix}-{i}");
-        let d = client
-            .call_ok(Method::PUT, &format!("/devices/{id}"), Some(json!({})))
-            .await
-            .unwrap()
-            .json()
-            .unwrap();
-        let key = d["authentication"]["symmetricKey"]["primaryKey"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let key = create_device(client, &id).await;
         keys.push((id, key));
     }
     keys
+}
+
+/// Creates SAS device `id` and returns its primary key.
+async fn create_device(client: &ApiClient, id: &str) -> String {
+    let d = client
+        .call_ok(Method::PUT, &format!("/devices/{id}"), Some(json!({})))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    d["authentication"]["symmetricKey"]["primaryKey"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,16 +299,7 @@ async fn accepted_c2d_messages_and_twin_versions_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path());
     let client = Arc::new(api(dir.path(), server.https_port).await);
-    let d = client
-        .call_ok(Method::PUT, "/devices/durable", Some(json!({})))
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    let key = d["authentication"]["symmetricKey"]["primaryKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = create_device(&client, "durable").await;
 
     let accepted: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let versions: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -570,16 +524,7 @@ async fn a_persistent_session_and_the_twin_etag_survive_kill_9() {
     let ca = dir.path().join("ca.pem");
     let mut server = start(dir.path());
     let client = api(dir.path(), server.https_port).await;
-    let d = client
-        .call_ok(Method::PUT, "/devices/kept", Some(json!({})))
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    let key = d["authentication"]["symmetricKey"]["primaryKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = create_device(&client, "kept").await;
     let (mut link, ack) = Device::connect(&ca, server.mqtt_port, "kept", &key, false).await;
     assert!(!ack.session_present);
     link.send(&Packet::Subscribe(ferrohub_mqtt::Subscribe {
@@ -690,16 +635,7 @@ async fn a_completed_c2d_message_is_not_delivered_again_after_kill_9() {
     let ca = dir.path().join("ca.pem");
     let mut server = start(dir.path());
     let client = api(dir.path(), server.https_port).await;
-    let d = client
-        .call_ok(Method::PUT, "/devices/done", Some(json!({})))
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    let key = d["authentication"]["symmetricKey"]["primaryKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = create_device(&client, "done").await;
     let send = async |client: &ApiClient, id: &str| {
         let sent = client
             .call(

@@ -28,11 +28,25 @@ impl Device {
         key: &str,
         clean_session: bool,
     ) -> (Device, ConnAck) {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        Self::try_connect(ca, port, device, key, clean_session)
+            .await
+            .expect("connected and answered with a CONNACK")
+    }
+
+    /// `connect`, or `None` when the server cannot be reached or ends the connection before
+    /// its CONNACK (a server being killed).
+    pub async fn try_connect(
+        ca: &Path,
+        port: u16,
+        device: &str,
+        key: &str,
+        clean_session: bool,
+    ) -> Option<(Device, ConnAck)> {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let tls = TlsConnector::from(tls_config(ca).unwrap())
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
-            .unwrap();
+            .ok()?;
         let expiry = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -45,7 +59,7 @@ impl Device {
             tls,
             inbuf: BytesMut::new(),
         };
-        link.send(&Packet::Connect(Connect {
+        let connect = Packet::Connect(Connect {
             protocol_level: 4,
             clean_session,
             keep_alive: 60,
@@ -53,18 +67,30 @@ impl Device {
             will: None,
             username: Some(format!("localhost/{device}/?api-version=2021-04-12")),
             password: Some(token.into()),
-        }))
-        .await;
-        match link.next(Duration::from_secs(10)).await {
-            Some(Packet::ConnAck(ack)) => (link, ack),
+        });
+        if !link.try_send(&[connect]).await {
+            return None;
+        }
+        match link.next(Duration::from_secs(10)).await? {
+            Packet::ConnAck(ack) => Some((link, ack)),
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }
 
     pub async fn send(&mut self, packet: &Packet) {
+        assert!(
+            self.try_send(std::slice::from_ref(packet)).await,
+            "the connection is open"
+        );
+    }
+
+    /// Writes `packets` in one go; false if the connection is gone.
+    pub async fn try_send(&mut self, packets: &[Packet]) -> bool {
         let mut out = BytesMut::new();
-        encode(packet, &mut out).unwrap();
-        self.tls.write_all(&out).await.unwrap();
+        for packet in packets {
+            encode(packet, &mut out).unwrap();
+        }
+        self.tls.write_all(&out).await.is_ok()
     }
 
     /// The next packet, or `None` if the connection ends or nothing comes within `within`.

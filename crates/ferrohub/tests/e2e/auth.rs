@@ -391,21 +391,9 @@ pub async fn the_connection_closes_when_its_token_expires(s: &TestServer) {
     );
 }
 
-/// IoT Hub's count of connected devices (`GET /statistics/service`).
-async fn connected_devices(s: &TestServer) -> u64 {
-    let service = s
-        .api()
-        .call_ok(Method::GET, "/statistics/service", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    service["connectedDeviceCount"].as_u64().unwrap()
-}
-
 pub async fn a_newer_connection_takes_over_the_identity(s: &TestServer) {
     let key = s.create_device("dev1").await;
-    let connected_before = connected_devices(s).await;
+    let connected_before = s.connected_devices().await;
     let mut first = s.raw().await;
     first.connect_as("dev1", &key).await;
     let mut second = s.raw().await;
@@ -416,7 +404,7 @@ pub async fn a_newer_connection_takes_over_the_identity(s: &TestServer) {
     );
     second.send(&Packet::PingReq).await;
     assert_eq!(second.next().await, Next::Packet(Packet::PingResp));
-    assert_eq!(connected_devices(s).await, connected_before + 1);
+    assert_eq!(s.connected_devices().await, connected_before + 1);
 }
 
 pub async fn racing_connects_for_one_identity_leave_exactly_one_connected(s: &TestServer) {

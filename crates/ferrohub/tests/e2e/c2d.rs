@@ -53,6 +53,18 @@ async fn assert_redelivered_after_reconnect(
     assert_eq!(again.payload, first.payload);
 }
 
+/// A new device `id` that connected with a persistent session, subscribed to C2D and
+/// disconnected cleanly. Returns its key.
+async fn subscribed_then_offline(s: &TestServer, id: &str) -> String {
+    let key = s.create_device(id).await;
+    let mut raw = s.raw().await;
+    raw.connect_as(id, &key).await;
+    subscribe_c2d(&mut raw, id).await;
+    raw.send(&Packet::Disconnect).await;
+    assert_eq!(raw.next().await, Next::Closed);
+    key
+}
+
 async fn delivery(raw: &mut RawClient) -> ferrohub_mqtt::Publish {
     match raw.next().await {
         Next::Packet(Packet::Publish(p)) => p,
@@ -117,12 +129,7 @@ async fn a_message_is_delivered_with_its_properties_and_completed_by_puback() {
 #[tokio::test]
 async fn messages_sent_while_offline_arrive_on_reconnect_without_resubscribing() {
     let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    subscribe_c2d(&mut raw, "dev1").await;
-    raw.send(&Packet::Disconnect).await;
-    assert_eq!(raw.next().await, Next::Closed);
+    let key = subscribed_then_offline(&s, "dev1").await;
     for i in 0..3 {
         assert_eq!(
             send(&s, "dev1", json!({"body": format!("m{i}")}))
@@ -343,12 +350,7 @@ async fn positive_acks_produce_success_feedback_that_can_be_completed() {
 #[tokio::test]
 async fn a_deleted_device_with_a_persistent_session_gets_nothing_after_reconnect() {
     let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    subscribe_c2d(&mut raw, "dev1").await;
-    raw.send(&Packet::Disconnect).await;
-    assert_eq!(raw.next().await, Next::Closed);
+    let key = subscribed_then_offline(&s, "dev1").await;
     send(&s, "dev1", json!({"body": "secret"})).await;
     s.api()
         .call_ok(Method::DELETE, "/devices/dev1", None)
@@ -432,12 +434,7 @@ async fn a_subscriber_that_never_reads_gets_a_bounded_window_is_dropped_and_keep
 #[tokio::test]
 async fn a_disabled_device_with_a_persistent_session_gets_nothing_until_enabled() {
     let s = TestServer::start().await;
-    let key = s.create_device("dev1").await;
-    let mut raw = s.raw().await;
-    raw.connect_as("dev1", &key).await;
-    subscribe_c2d(&mut raw, "dev1").await;
-    raw.send(&Packet::Disconnect).await;
-    assert_eq!(raw.next().await, Next::Closed);
+    let key = subscribed_then_offline(&s, "dev1").await;
     send(&s, "dev1", json!({"body": "kept", "messageId": "m-kept"})).await;
     let set_status = async |status: &str| {
         s.api()
@@ -539,14 +536,7 @@ async fn repeated_connect_races_leave_one_connection_and_a_whole_session() {
     .await;
     let p = delivery(&mut survivor).await;
     assert_eq!(&p.payload[..], b"still subscribed");
-    let service = s
-        .api()
-        .call_ok(Method::GET, "/statistics/service", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(service["connectedDeviceCount"], 1);
+    assert_eq!(s.connected_devices().await, 1);
     s.stop().await;
 }
 

@@ -375,6 +375,18 @@ impl TestServer {
             .unwrap()
     }
 
+    /// IoT Hub's count of connected devices (`GET /statistics/service`).
+    pub async fn connected_devices(&self) -> u64 {
+        let service = self
+            .api()
+            .call_ok(Method::GET, "/statistics/service", None)
+            .await
+            .unwrap()
+            .json()
+            .unwrap();
+        service["connectedDeviceCount"].as_u64().unwrap()
+    }
+
     /// How many telemetry messages of `device` (its modules included) the default hub's
     /// log holds, read over REST up to the log's current end (`until=now`).
     pub async fn telemetry_count(&self, device: &str) -> usize {
