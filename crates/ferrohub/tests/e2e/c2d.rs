@@ -8,7 +8,8 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::{
-    Next, RawClient, TestServer, connect_adjusted, connect_packet, device_token, get_status,
+    Next, RawClient, TestServer, connect_adjusted, connect_packet, device_token, get_json,
+    get_status,
 };
 
 async fn subscribe_c2d(raw: &mut RawClient, device: &str) {
@@ -203,21 +204,9 @@ async fn the_fifty_first_queued_message_is_refused_and_other_devices_are_unaffec
             StatusCode::CREATED
         );
     }
-    let device = s
-        .api()
-        .call_ok(Method::GET, "/devices/full", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let device = get_json(&s.api(), "/devices/full").await;
     assert_eq!(device["cloudToDeviceMessageCount"], 50);
-    let twin = s
-        .api()
-        .call_ok(Method::GET, "/twins/full", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let twin = get_json(&s.api(), "/twins/full").await;
     assert_eq!(twin["cloudToDeviceMessageCount"], 50);
     let refused = send(&s, "full", json!({"body": "51"})).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
@@ -588,12 +577,7 @@ async fn a_device_that_stops_reading_is_dropped_at_the_write_timeout_and_keeps_i
         .await
         .unwrap();
         if i % 25 == 0 {
-            let device = api
-                .call_ok(Method::GET, "/devices/dev1", None)
-                .await
-                .unwrap()
-                .json()
-                .unwrap();
+            let device = get_json(&api, "/devices/dev1").await;
             if device["connectionState"] == "Disconnected" {
                 assert_eq!(
                     device["cloudToDeviceMessageCount"], 3,

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferrohub_mqtt::{ConnectReturnCode, Packet, QoS, Subscribe, Will};
-use hyper::Method;
 
-use crate::support::{Next, TestServer, connect_adjusted, connect_packet, device_token};
+use crate::support::{Next, TestServer, connect_adjusted, connect_packet, device_token, get_json};
 
 fn connack(code: ConnectReturnCode) -> Next {
     Next::Packet(Packet::ConnAck(ferrohub_mqtt::ConnAck {
@@ -273,13 +272,7 @@ pub async fn keep_alive_silence_closes_after_one_and_a_half_intervals(s: &TestSe
 
 /// The registry's `connectionState` of `device`.
 async fn connection_state(s: &TestServer, device: &str) -> String {
-    let d = s
-        .api()
-        .call_ok(Method::GET, &format!("/devices/{device}"), None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let d = get_json(&s.api(), &format!("/devices/{device}")).await;
     d["connectionState"].as_str().unwrap().to_owned()
 }
 

@@ -10,7 +10,7 @@ use crate::certs::{
     Spec, code, connack_with_chain, connect_packet, connect_with_chain, issued_by, self_signed,
     sha1_hex,
 };
-use crate::support::{HOST, TestServer, device_token};
+use crate::support::{HOST, TestServer, device_token, get_json};
 use crate::x509_ca::{register_ca_device, verified_root};
 
 #[tokio::test]
@@ -96,13 +96,7 @@ async fn with_disable_device_sas_sas_devices_get_connack_5_while_x509_devices_st
     // The setting persists, reads back, and can be turned off again.
     let dir = s.stop().await;
     let s = TestServer::start_in(dir).await;
-    let shown = s
-        .api()
-        .call_ok(Method::GET, "/ferrohub/hubs/default", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let shown = get_json(&s.api(), "/ferrohub/hubs/default").await;
     assert_eq!(shown["disableDeviceSAS"], true);
     s.api()
         .call_ok(

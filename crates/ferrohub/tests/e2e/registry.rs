@@ -4,7 +4,7 @@ use ferrohub::client::segment;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, device_token, get_status};
+use crate::support::{TestServer, device_token, get_json, get_status};
 
 #[tokio::test]
 async fn device_create_read_update_delete_follow_iot_hub_status_codes() {
@@ -46,12 +46,7 @@ async fn device_create_read_update_delete_follow_iot_hub_status_codes() {
         "a PUT without If-Match never overwrites"
     );
 
-    let got = api
-        .call_ok(Method::GET, "/devices/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let got = get_json(&api, "/devices/dev1").await;
     assert_eq!(got["etag"], etag.as_str());
 
     api.call_ok(Method::DELETE, "/devices/dev1", None)
@@ -73,12 +68,7 @@ async fn update_with_a_stale_etag_is_412_and_with_the_current_one_succeeds() {
     let s = TestServer::start().await;
     s.create_device("dev1").await;
     let api = s.api();
-    let current = api
-        .call_ok(Method::GET, "/devices/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let current = get_json(&api, "/devices/dev1").await;
     let etag = current["etag"].as_str().unwrap();
     // Through the raw API client, which sends no If-Match, a conditional update needs the
     // header: use hyper directly via a small request builder.
@@ -106,12 +96,7 @@ async fn update_with_a_stale_etag_is_412_and_with_the_current_one_succeeds() {
     );
     assert_eq!(update(format!("\"{etag}\"")).await, StatusCode::OK);
     assert_eq!(update("\"*\"".into()).await, StatusCode::OK);
-    let after = api
-        .call_ok(Method::GET, "/devices/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let after = get_json(&api, "/devices/dev1").await;
     assert_eq!(after["status"], "disabled");
     assert_ne!(after["etag"], current["etag"]);
     s.stop().await;
@@ -121,13 +106,7 @@ async fn update_with_a_stale_etag_is_412_and_with_the_current_one_succeeds() {
 async fn of_many_concurrent_updates_with_one_etag_exactly_one_wins() {
     let s = TestServer::start().await;
     s.create_device("dev1").await;
-    let etag = s
-        .api()
-        .call_ok(Method::GET, "/devices/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap()["etag"]
+    let etag = get_json(&s.api(), "/devices/dev1").await["etag"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -181,12 +160,7 @@ async fn modules_are_created_listed_and_deleted_under_their_device() {
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.json().unwrap()["moduleId"], "m1");
     s.create_module("dev1", "m2").await;
-    let list = api
-        .call_ok(Method::GET, "/devices/dev1/modules", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let list = get_json(&api, "/devices/dev1/modules").await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     api.call_ok(Method::DELETE, "/devices/dev1/modules/m1", None)
         .await
@@ -219,36 +193,16 @@ async fn listing_and_statistics_count_devices() {
     )
     .await
     .unwrap();
-    let all = api
-        .call_ok(Method::GET, "/devices", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let all = get_json(&api, "/devices").await;
     assert_eq!(all.as_array().unwrap().len(), 4);
-    let top = api
-        .call_ok(Method::GET, "/devices?top=2", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let top = get_json(&api, "/devices?top=2").await;
     assert_eq!(top.as_array().unwrap().len(), 2);
-    let stats = api
-        .call_ok(Method::GET, "/statistics/devices", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let stats = get_json(&api, "/statistics/devices").await;
     assert_eq!(
         stats,
         json!({"totalDeviceCount": 4, "enabledDeviceCount": 3, "disabledDeviceCount": 1})
     );
-    let service = api
-        .call_ok(Method::GET, "/statistics/service", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let service = get_json(&api, "/statistics/service").await;
     assert_eq!(service, json!({"connectedDeviceCount": 0}));
     s.stop().await;
 }
@@ -431,12 +385,7 @@ async fn health_metrics_and_openapi_are_served() {
     let s = TestServer::start().await;
     let api = s.api();
     assert_eq!(get_status(&api, "/health").await, StatusCode::OK);
-    let doc = api
-        .call_ok(Method::GET, "/openapi.json", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let doc = get_json(&api, "/openapi.json").await;
     assert!(doc["paths"]["/ferrohub/telemetry"]["get"].is_object());
     let metrics = api.call_ok(Method::GET, "/metrics", None).await.unwrap();
     assert!(metrics.status.is_success());

@@ -604,6 +604,15 @@ impl RawClient {
     }
 }
 
+/// The JSON body of a successful GET of `path`.
+pub async fn get_json(api: &ApiClient, path: &str) -> Value {
+    api.call_ok(Method::GET, path, None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 /// The status of a GET of `path` (the body is read and dropped).
 pub async fn get_status(api: &ApiClient, path: &str) -> hyper::StatusCode {
     api.call(Method::GET, path, None).await.unwrap().status

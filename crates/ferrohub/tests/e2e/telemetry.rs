@@ -8,7 +8,7 @@ use hyper::{Method, StatusCode};
 use rumqttc::{Event, Incoming};
 use serde_json::json;
 
-use crate::support::{Next, TestServer, device_token, rumqttc_device, wait_for};
+use crate::support::{Next, TestServer, device_token, get_json, rumqttc_device, wait_for};
 
 #[tokio::test]
 async fn rumqttc_telemetry_is_stored_with_properties_and_the_authenticated_identity() {
@@ -224,12 +224,7 @@ async fn consumer_group_checkpoints_let_a_reader_resume() {
             .status,
         StatusCode::CREATED
     );
-    let groups = api
-        .call_ok(Method::GET, "/ferrohub/consumer-groups", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let groups = get_json(&api, "/ferrohub/consumer-groups").await;
     assert!(groups.as_array().unwrap().contains(&json!("$Default")));
     assert!(groups.as_array().unwrap().contains(&json!("readers")));
     let mut raw = s.raw().await;

@@ -6,7 +6,7 @@ use ferrohub_mqtt::{Packet, Publish, QoS, Subscribe};
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Next, RawClient, TestServer};
+use crate::support::{Next, RawClient, TestServer, get_json};
 
 async fn subscribe(raw: &mut RawClient, filters: &[&str]) {
     raw.send(&Packet::Subscribe(Subscribe {
@@ -92,13 +92,7 @@ async fn a_device_reads_its_twin_and_patches_reported_properties() {
             .starts_with("$iothub/twin/res/204/?$rid=r3")
     );
 
-    let rest = s
-        .api()
-        .call_ok(Method::GET, "/twins/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let rest = get_json(&s.api(), "/twins/dev1").await;
     assert_eq!(rest["deviceId"], "dev1");
     assert_eq!(rest["properties"]["reported"]["fw"], "1.2");
     assert!(
@@ -214,12 +208,7 @@ async fn twin_writes_honour_if_match_and_put_replaces() {
         .await
         .unwrap();
     assert_eq!(replaced.status(), StatusCode::OK);
-    let twin = api
-        .call_ok(Method::GET, "/twins/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let twin = get_json(&api, "/twins/dev1").await;
     assert_eq!(twin["tags"], json!({"z": 9}));
     assert!(twin["version"].as_u64().unwrap() > first["version"].as_u64().unwrap());
     let reported = api
@@ -253,20 +242,10 @@ async fn module_twins_are_separate_from_the_device_twin() {
     )
     .await
     .unwrap();
-    let module = api
-        .call_ok(Method::GET, "/twins/dev1/modules/m1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let module = get_json(&api, "/twins/dev1/modules/m1").await;
     assert_eq!(module["moduleId"], "m1");
     assert_eq!(module["properties"]["desired"]["mode"], "fast");
-    let device = api
-        .call_ok(Method::GET, "/twins/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let device = get_json(&api, "/twins/dev1").await;
     assert!(device["properties"]["desired"].get("mode").is_none());
     s.stop().await;
 }
@@ -314,18 +293,8 @@ async fn a_new_twins_etag_is_stable_so_read_then_conditional_update_works() {
     let s = TestServer::start().await;
     s.create_device("fresh").await;
     let api = s.api();
-    let first = api
-        .call_ok(Method::GET, "/twins/fresh", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    let second = api
-        .call_ok(Method::GET, "/twins/fresh", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let first = get_json(&api, "/twins/fresh").await;
+    let second = get_json(&api, "/twins/fresh").await;
     assert_eq!(first["etag"], second["etag"]);
     let etag = first["etag"].as_str().unwrap();
     let updated = api
@@ -404,12 +373,7 @@ async fn a_patch_of_nothing_but_brackets_is_refused_without_harm() {
         .await
         .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let twin = api
-        .call_ok(Method::GET, "/twins/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let twin = get_json(&api, "/twins/dev1").await;
     assert_eq!(twin["tags"], json!({}));
     assert_eq!(twin["properties"]["reported"]["$version"], 1);
     publish(
@@ -431,13 +395,7 @@ async fn a_patch_of_nothing_but_brackets_is_refused_without_harm() {
 async fn of_fifty_concurrent_twin_patches_with_one_etag_exactly_one_wins() {
     let s = TestServer::start().await;
     s.create_device("dev1").await;
-    let twin = s
-        .api()
-        .call_ok(Method::GET, "/twins/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let twin = get_json(&s.api(), "/twins/dev1").await;
     let etag = twin["etag"].as_str().unwrap().to_owned();
     let writers: Vec<_> = (0..50)
         .map(|i| {
@@ -467,13 +425,7 @@ async fn of_fifty_concurrent_twin_patches_with_one_etag_exactly_one_wins() {
         }
     }
     assert_eq!(winners.len(), 1, "winners: {winners:?}");
-    let twin = s
-        .api()
-        .call_ok(Method::GET, "/twins/dev1", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let twin = get_json(&s.api(), "/twins/dev1").await;
     assert_eq!(
         twin["tags"],
         json!({format!("writer{}", winners[0]): winners[0]})

@@ -13,7 +13,7 @@ use crate::certs::{
     Issued, Spec, assert_handshake_refused, code, connack_with_chain, connect_with_chain,
     issued_by, self_signed, sha1_hex,
 };
-use crate::support::{HOST, TestServer, get_status};
+use crate::support::{HOST, TestServer, get_json, get_status};
 
 /// Uploads `ca` as `name`; returns the certificate description.
 async fn upload(api: &ApiClient, name: &str, ca: &Issued, verified: bool) -> Value {
@@ -51,12 +51,7 @@ async fn post_if_match(
 /// IoT Hub's proof of possession, as a user does it: get a code, sign a certificate with
 /// CN=code with the CA's key, send it back.
 async fn prove_possession(api: &ApiClient, name: &str, ca: &Issued) -> Value {
-    let described = api
-        .call_ok(Method::GET, &format!("/ferrohub/certificates/{name}"), None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let described = get_json(api, &format!("/ferrohub/certificates/{name}")).await;
     let coded = post_if_match(
         api,
         &format!("/ferrohub/certificates/{name}/generateVerificationCode"),
@@ -156,12 +151,7 @@ pub async fn after_proof_of_possession_a_ca_signed_device_connects_and_its_telem
     let verified = prove_possession(&api, "proven", &root).await;
     assert_eq!(verified["properties"]["isVerified"], true);
     assert!(verified["properties"].get("verificationCode").is_none());
-    let listed = api
-        .call_ok(Method::GET, "/ferrohub/certificates", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let listed = get_json(&api, "/ferrohub/certificates").await;
     assert_eq!(listed["value"][0]["name"], "proven");
     assert_eq!(listed["value"][0]["properties"]["isVerified"], true);
 
@@ -242,12 +232,7 @@ pub async fn a_wrong_verification_certificate_is_400_and_the_ca_stays_unverified
         .unwrap();
     assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
 
-    let shown = api
-        .call_ok(Method::GET, "/ferrohub/certificates/root", None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
+    let shown = get_json(&api, "/ferrohub/certificates/root").await;
     assert_eq!(shown["properties"]["isVerified"], false);
     assert_eq!(
         shown["properties"]["verificationCode"], verification_code,
