@@ -42,6 +42,9 @@ macro_rules! standalone_in_own_process {
     };
 }
 
+/// Connect/subscribe/unsubscribe/disconnect cycles of hostile case E10 when it runs alone.
+const E10_CYCLES: usize = 500;
+
 #[path = "e2e/support.rs"]
 mod support;
 
