@@ -89,8 +89,6 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
     }
 }
 
-/// Refuses to reopen a log with a different partition count (devices would be routed to
-/// other partitions than their history); records the count on first open.
 /// The partition count recorded in the log's layout file; `None` if there is none (not a
 /// log directory, or one never opened).
 pub(crate) fn recorded_partitions(dir: &Path) -> Result<Option<u32>, LogError> {
@@ -112,6 +110,8 @@ pub(crate) fn recorded_partitions(dir: &Path) -> Result<Option<u32>, LogError> {
     }
 }
 
+/// Refuses to reopen a log with a different partition count (devices would be routed to
+/// other partitions than their history); records the count on first open.
 fn check_layout(dir: &Path, partitions: u32, fsync: bool) -> Result<(), LogError> {
     match recorded_partitions(dir)? {
         Some(on_disk) if on_disk != partitions => Err(LogError::PartitionCountMismatch {

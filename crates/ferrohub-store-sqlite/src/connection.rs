@@ -11,7 +11,7 @@ use crate::errors::db_err;
 /// How long a connection waits for another one's lock before giving up with `SQLITE_BUSY`.
 /// Writers are serialised in-process, so this only matters against other processes or
 /// WAL checkpoints.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens (creating if needed) the writer connection and switches the file to WAL.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {

@@ -9,6 +9,7 @@ use std::path::Path;
 use ferrohub_store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::connection::BUSY_TIMEOUT;
 use crate::errors::db_err;
 
 /// How many problems SQLite lists at most.
@@ -24,8 +25,7 @@ pub fn integrity_problems(path: &Path) -> Result<Vec<String>, StoreError> {
     }
     let conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(db_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
     let mut statement = conn
         .prepare(&format!("PRAGMA integrity_check({MAX_PROBLEMS})"))
         .map_err(db_err)?;

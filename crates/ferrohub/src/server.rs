@@ -72,6 +72,11 @@ pub fn database_path(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("ferrohub.db")
 }
 
+/// Where each hub's telemetry log lives (one directory per hub, named after it).
+pub fn telemetry_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("telemetry")
+}
+
 /// Opens the hub over the data directory (also used by CLI commands that read it directly).
 pub async fn open_hub(
     options: &ServerOptions,
@@ -80,7 +85,7 @@ pub async fn open_hub(
         SqliteStore::open(&database_path(&options.data_dir)).context("cannot open the database")?;
     let opened: Arc<Mutex<Vec<SegmentLog>>> = Arc::default();
     let (dir, partitions, retention, journal_mib, registry) = (
-        options.data_dir.join("telemetry"),
+        telemetry_path(&options.data_dir),
         options.telemetry_partitions,
         options.telemetry_retention,
         options.telemetry_journal_mib,

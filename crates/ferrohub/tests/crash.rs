@@ -573,32 +573,28 @@ async fn a_persistent_session_and_the_twin_etag_survive_kill_9() {
         .await
         .unwrap();
     assert_eq!(sent.status, hyper::StatusCode::CREATED);
-    let written = client
-        .send_with_headers(
-            Method::PATCH,
-            "/twins/kept",
-            Some(json!({"properties": {"desired": {"n": 2}}})),
-            &[("if-match", format!("\"{etag}\""))],
-        )
-        .await
-        .unwrap()
-        .status();
+    // Desired `n` written with the ETag read before the kill.
+    let write_with_old_etag = async |n: u32| {
+        client
+            .send_with_headers(
+                Method::PATCH,
+                "/twins/kept",
+                Some(json!({"properties": {"desired": {"n": n}}})),
+                &[("if-match", format!("\"{etag}\""))],
+            )
+            .await
+            .unwrap()
+            .status()
+    };
     assert_eq!(
-        written,
+        write_with_old_etag(2).await,
         hyper::StatusCode::OK,
         "the ETag from before the kill"
     );
-    let stale = client
-        .send_with_headers(
-            Method::PATCH,
-            "/twins/kept",
-            Some(json!({"properties": {"desired": {"n": 3}}})),
-            &[("if-match", format!("\"{etag}\""))],
-        )
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(stale, hyper::StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        write_with_old_etag(3).await,
+        hyper::StatusCode::PRECONDITION_FAILED
+    );
 
     let (mut c2d, mut desired) = (false, false);
     while !(c2d && desired) {

@@ -11,11 +11,14 @@
 /// process, with canaries beside them.
 macro_rules! standalone {
     ($($case:ident),+ $(,)?) => {
-        mod standalone {
+        standalone!(@in standalone, start; $($case),+);
+    };
+    (@in $module:ident, $start:ident; $($case:ident),+) => {
+        mod $module {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let s = crate::support::TestServer::start().await;
+                    let s = crate::support::TestServer::$start().await;
                     super::$case(&s).await;
                     s.stop().await;
                 }
@@ -29,16 +32,7 @@ macro_rules! standalone {
 /// tests' sockets would be counted too.
 macro_rules! standalone_in_own_process {
     ($($case:ident),+ $(,)?) => {
-        mod standalone_in_own_process {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let s = crate::support::TestServer::spawn_binary().await;
-                    super::$case(&s).await;
-                    s.stop().await;
-                }
-            )+
-        }
+        standalone!(@in standalone_in_own_process, spawn_binary; $($case),+);
     };
 }
 

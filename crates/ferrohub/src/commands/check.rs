@@ -9,7 +9,7 @@ use ferrohub_log::LogError;
 use ferrohub_store_sqlite::integrity_problems;
 
 use crate::commands::context::Context;
-use crate::server::database_path;
+use crate::server::{database_path, telemetry_path};
 
 pub fn run(ctx: &Context) -> anyhow::Result<()> {
     let db = database_path(&ctx.data_dir);
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             damaged.push("the database".to_owned());
         }
     }
-    for (hub, dir) in telemetry_logs(&ctx.data_dir.join("telemetry"))? {
+    for (hub, dir) in telemetry_logs(&telemetry_path(&ctx.data_dir))? {
         match ferrohub_log::check(&dir) {
             Ok(partitions) => {
                 let records: u64 = partitions.iter().map(|p| p.records).sum();
