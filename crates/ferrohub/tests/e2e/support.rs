@@ -61,10 +61,6 @@ pub struct TestServer {
     source: Mutex<Option<IpAddr>>,
 }
 
-/// Raises this process's soft limit on open files to its hard limit, once. Some tests hold
-/// thousands of sockets at a time (1,000 concurrent REST calls, both ends in this process
-/// when the server runs in process), more than a default soft limit of 1,024 allows. A
-/// server started as a child process inherits the raised limit.
 /// The soft limit on open files, after raising it (see `raise_open_file_limit`).
 pub fn open_file_limit() -> u64 {
     raise_open_file_limit();
@@ -73,6 +69,10 @@ pub fn open_file_limit() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// Raises this process's soft limit on open files to its hard limit, once. Some tests hold
+/// thousands of sockets at a time (1,000 concurrent REST calls, both ends in this process
+/// when the server runs in process), more than a default soft limit of 1,024 allows. A
+/// server started as a child process inherits the raised limit.
 fn raise_open_file_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     static RAISED: std::sync::Once = std::sync::Once::new();
@@ -377,14 +377,9 @@ impl TestServer {
 
     /// IoT Hub's count of connected devices (`GET /statistics/service`).
     pub async fn connected_devices(&self) -> u64 {
-        let service = self
-            .api()
-            .call_ok(Method::GET, "/statistics/service", None)
-            .await
+        get_json(&self.api(), "/statistics/service").await["connectedDeviceCount"]
+            .as_u64()
             .unwrap()
-            .json()
-            .unwrap();
-        service["connectedDeviceCount"].as_u64().unwrap()
     }
 
     /// How many telemetry messages of `device` (its modules included) the default hub's
